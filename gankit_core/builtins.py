@@ -1,0 +1,23 @@
+"""Core's own contributions, registered through the same hooks as any plugin (no torch at import)."""
+
+from __future__ import annotations
+
+from gankit_core.hookspecs import hookimpl
+
+
+@hookimpl
+def register_components(register):
+    register("loss", "bce", "gankit_core.losses:NonSaturatingLoss",
+             summary="Non-saturating BCE GAN loss", paper="Goodfellow et al. 2014")
+    register("loss", "lsgan", "gankit_core.losses:LeastSquaresLoss",
+             summary="Least-squares GAN loss (real -> 1, fake -> 0)", paper="Mao et al. 2017")
+    register("loss", "wgan", "gankit_core.losses:WassersteinLoss",
+             summary="Wasserstein critic loss, for use with a gradient penalty", paper="Gulrajani et al. 2017")
+    register("loss", "hinge", "gankit_core.losses:HingeLoss",
+             summary="Hinge GAN loss", paper="Lim & Ye 2017")
+
+
+@hookimpl
+def register_datasets(register):
+    register("synthetic-faces", "gankit_core.data.synthetic_dataset:synthetic_faces",
+             summary="Procedural faces with exact landmarks, boxes, identities and expressions (built in)")

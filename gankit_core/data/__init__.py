@@ -1,0 +1,81 @@
+"""Datasets: in-memory uint8 tensors by field, opened from a spec (``synthetic-faces``, ``folder:PATH``, ...).
+
+Every dataset is decoded once into memory (and the synthetic one cached on disk), so loading a batch
+is an index into a tensor and never the bottleneck; normalisation runs on the training device.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from gankit_core.errors import DataError
+
+
+@dataclass
+class Dataset:
+    """Equal-length tensors by field name. ``image`` is uint8, N x 3 x H x W; other fields as documented."""
+
+    name: str
+    fields: dict[str, Any]
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(next(iter(self.fields.values())).shape[0])
+
+    def take(self, indices) -> dict[str, Any]:
+        return {key: value[indices] for key, value in self.fields.items()}
+
+    def require(self, needed: tuple[str, ...], model: str) -> None:
+        missing = [f for f in needed if f not in self.fields]
+        if missing:
+            raise DataError(
+                f"model '{model}' needs {', '.join(missing)} from its data, which dataset '{self.name}' does not give"
+            )
+
+
+def parse_spec(spec: str) -> tuple[str, str | None]:
+    """``name[:argument]`` -> (name, argument). A bare existing folder path means ``folder:PATH``."""
+    name, sep, argument = spec.partition(":")
+    return name, (argument if sep else None)
+
+
+def parse_options(argument: str | None, allowed: dict[str, type], where: str) -> dict[str, Any]:
+    """``"style=cartoon,n=512"`` -> {"style": "cartoon", "n": 512}, checked against ``allowed``."""
+    from gankit_core.config import parse_value
+    from gankit_core.errors import did_you_mean
+
+    options: dict[str, Any] = {}
+    if not argument:
+        return options
+    for item in argument.split(","):
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep:
+            raise DataError(f"{where}: option {item!r} is not key=value")
+        if key not in allowed:
+            raise DataError(f"{where}: unknown option '{key}'{did_you_mean(key, allowed)}")
+        parsed = parse_value(value.strip())
+        kind = allowed[key]
+        if kind is float and isinstance(parsed, int):
+            parsed = float(parsed)
+        if not isinstance(parsed, kind) or isinstance(parsed, bool) and kind is not bool:
+            raise DataError(f"{where}: option '{key}' must be {kind.__name__}, not {value!r}")
+        options[key] = parsed
+    return options
+
+
+def open_dataset(spec: str, image_size: int, seed: int = 0, registry=None) -> Dataset:
+    """Build the dataset a spec names, through the registry (plugins can add datasets)."""
+    from pathlib import Path
+
+    if registry is None:
+        from gankit_core.plugins import get_registry
+
+        registry = get_registry()
+    name, argument = parse_spec(spec)
+    known = registry.names("dataset")
+    if name not in known and argument is None and ("/" in spec or Path(spec).exists()):
+        name, argument = "folder", spec
+    factory = registry.get("dataset", name).load()
+    return factory(argument, image_size=image_size, seed=seed)

@@ -1,0 +1,107 @@
+"""Landmark conventions and what is derived from them: eye/mouth boxes, landmark images, region masks.
+
+The 68 points follow iBUG 300-W / dlib order: jaw 0-16, brows 17-26, nose 27-35, eyes 36-47
+(36-41 the eye on the image's left), mouth 48-67 (outer 48-59, inner 60-67). CelebA's 5 points are
+left eye, right eye, nose, left mouth corner, right mouth corner.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+JAW = slice(0, 17)
+BROWS = slice(17, 27)
+NOSE = slice(27, 36)
+LEFT_EYE = slice(36, 42)
+RIGHT_EYE = slice(42, 48)
+EYES = slice(36, 48)
+MOUTH = slice(48, 68)
+OUTER_MOUTH = slice(48, 60)
+INNER_MOUTH = slice(60, 68)
+
+# Closed and open polylines that draw a 68-point face (the landmark images of paper 003).
+CONTOURS: tuple[tuple[range, bool], ...] = (
+    (range(0, 17), False),
+    (range(17, 22), False),
+    (range(22, 27), False),
+    (range(27, 31), False),
+    (range(31, 36), False),
+    (range(36, 42), True),
+    (range(42, 48), True),
+    (range(48, 60), True),
+    (range(60, 68), True),
+)
+
+
+def _square_box(x0, y0, x1, y1, margin: float, size: int) -> np.ndarray:
+    """A square box around the extent (x0, y0, x1, y1), grown by ``margin`` of its side, clipped to the image."""
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    side = np.maximum(x1 - x0, y1 - y0) * (1 + margin)
+    side = np.minimum(side, size)
+    left = np.clip(cx - side / 2, 0, size - side)
+    top = np.clip(cy - side / 2, 0, size - side)
+    return np.stack([left, top, left + side, top + side], axis=-1).round().astype(np.int32)
+
+
+def region_boxes(points: np.ndarray, size: int) -> dict[str, np.ndarray]:
+    """Square eye and mouth boxes (x0, y0, x1, y1), as paper 000 exchanges, from 68 or 5 points.
+
+    ``points`` is N x 68 x 2 or N x 5 x 2 in pixels. The eye box covers both eyes and brows; the
+    mouth box the lips with a margin.
+    """
+    points = np.asarray(points, dtype=np.float64)
+    if points.shape[-2] == 68:
+        eyes = np.concatenate([points[:, BROWS], points[:, EYES]], axis=1)
+        mouth = points[:, MOUTH]
+        eye_margin, mouth_margin = 0.1, 0.35
+    elif points.shape[-2] == 5:
+        # Only centres are known: widen by the eye distance so the box holds both eyes and brows.
+        left, right = points[:, 0], points[:, 1]
+        spread = np.linalg.norm(right - left, axis=-1, keepdims=True)
+        eyes = np.stack([left - spread * [0.35, 0.45], right + spread * [0.35, 0.2]], axis=1)
+        mouth = np.stack([points[:, 3] - spread * [0.0, 0.2], points[:, 4] + spread * [0.0, 0.25]], axis=1)
+        eye_margin, mouth_margin = 0.0, 0.35
+    else:
+        raise ValueError(f"expected 68 or 5 landmarks, got {points.shape[-2]}")
+
+    def box(group: np.ndarray, margin: float) -> np.ndarray:
+        return _square_box(group[..., 0].min(1), group[..., 1].min(1), group[..., 0].max(1), group[..., 1].max(1),
+                           margin, size)
+
+    return {"eye_box": box(eyes, eye_margin), "mouth_box": box(mouth, mouth_margin)}
+
+
+def box_masks(boxes, size: int):
+    """N x 1 x size x size float masks, 1 inside each box (x0 <= x < x1, y0 <= y < y1), 0 outside (torch)."""
+    import torch
+
+    boxes = torch.as_tensor(boxes)
+    coords = torch.arange(size, device=boxes.device)
+    x0, y0, x1, y1 = (boxes[:, i, None] for i in range(4))
+    inside_x = (coords >= x0) & (coords < x1)  # N x W
+    inside_y = (coords >= y0) & (coords < y1)  # N x H
+    return (inside_y[:, :, None] & inside_x[:, None, :]).unsqueeze(1).float()
+
+
+def draw_landmarks(points, size: int, thickness: float = 1.0):
+    """Landmark images (paper 003's input format): N x 1 x size x size float in [0, 1], the 68 points
+    joined by anti-aliased polylines along the face's contours, white on black."""
+    import torch
+
+    points = torch.as_tensor(points, dtype=torch.float32)
+    segments = []
+    for indices, closed in CONTOURS:
+        idx = list(indices)
+        pairs = list(zip(idx[:-1], idx[1:], strict=True)) + ([(idx[-1], idx[0])] if closed else [])
+        segments.extend(pairs)
+    starts = points[:, [a for a, _ in segments]]  # N x S x 2
+    ends = points[:, [b for _, b in segments]]
+    pixel = torch.arange(size, dtype=torch.float32) + 0.5
+    grid = torch.stack(torch.meshgrid(pixel, pixel, indexing="xy"), dim=-1).reshape(1, 1, -1, 2)  # 1 x 1 x P x 2
+    direction = (ends - starts).unsqueeze(2)  # N x S x 1 x 2
+    offset = grid - starts.unsqueeze(2)  # N x S x P x 2
+    length_sq = (direction**2).sum(-1).clamp_min(1e-6)
+    t = ((offset * direction).sum(-1) / length_sq).clamp(0, 1)
+    distance = (offset - t.unsqueeze(-1) * direction).norm(dim=-1).amin(dim=1)  # N x P
+    image = (thickness / 2 + 0.5 - distance).clamp(0, 1)
+    return image.reshape(-1, 1, size, size)

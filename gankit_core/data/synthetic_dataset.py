@@ -1,0 +1,107 @@
+"""The ``synthetic-faces`` dataset: a rendered, cached training set of synthetic faces with ground truth."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+from gankit_core.data import Dataset, parse_options
+from gankit_core.data.synthetic import EXPRESSIONS, RENDER_VERSION, STYLES, face_params, landmarks, render
+from gankit_core.errors import DataError
+
+OPTIONS = {"n": int, "style": str, "identities": int, "split": str, "cache": bool}
+DEFAULT_COUNT = 4096
+CHUNK = 256  # faces rendered per vectorised call: bounded memory at any size
+
+
+def cache_dir() -> Path:
+    """Where rendered sets are kept: $GANKIT_CACHE, else $XDG_CACHE_HOME/gankit, else ~/.cache/gankit."""
+    if os.environ.get("GANKIT_CACHE"):
+        return Path(os.environ["GANKIT_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "gankit"
+
+
+def sample_plan(seed: int, count: int, identities: int, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Identity, expression and intensity of each face: train and test use disjoint identities."""
+    rng = np.random.default_rng([seed, 104729, 0 if split == "train" else 1])
+    offset = 0 if split == "train" else 1_000_000
+    identity = offset + rng.integers(0, identities, count)
+    expression = rng.integers(0, len(EXPRESSIONS), count)
+    intensity = rng.uniform(0.6, 1.0, count)
+    return identity, expression, intensity
+
+
+def render_set(seed: int, count: int, size: int, style: str, identities: int, split: str) -> dict[str, np.ndarray]:
+    """Render a whole set: uint8 images (N x 3 x H x W), landmarks, boxes and labels."""
+    from gankit_core.data.landmarks import region_boxes
+
+    identity, expression, intensity = sample_plan(seed, count, identities, split)
+    images = np.empty((count, 3, size, size), dtype=np.uint8)
+    points = np.empty((count, 68, 2), dtype=np.float32)
+    for start in range(0, count, CHUNK):
+        stop = min(start + CHUNK, count)
+        params = face_params(seed, identity[start:stop], expression[start:stop], intensity[start:stop])
+        pictures = render(params, size, style, noise_seed=seed * 1_000_003 + start)
+        images[start:stop] = pictures.transpose(0, 3, 1, 2)
+        points[start:stop] = landmarks(params, size)
+    boxes = region_boxes(points, size)
+    return {
+        "image": images,
+        "landmarks": points,
+        "eye_box": boxes["eye_box"],
+        "mouth_box": boxes["mouth_box"],
+        "identity": identity.astype(np.int64),
+        "expression": expression.astype(np.int64),
+        "intensity": intensity.astype(np.float32),
+    }
+
+
+def load_or_render(seed: int, count: int, size: int, style: str, identities: int, split: str, cache: bool = True):
+    """``render_set`` through a disk cache keyed by every parameter (safetensors, written atomically)."""
+    key = f"v{RENDER_VERSION}-{seed}-{count}-{size}-{style}-{identities}-{split}"
+    path = cache_dir() / f"synthetic-faces-{hashlib.sha1(key.encode()).hexdigest()[:16]}.safetensors"
+    if cache and path.is_file():
+        from safetensors.numpy import load_file
+
+        try:
+            return load_file(str(path))
+        except Exception:  # a damaged cache file is re-rendered, not trusted
+            path.unlink(missing_ok=True)
+    arrays = render_set(seed, count, size, style, identities, split)
+    if cache:
+        from safetensors.numpy import save
+
+        from gankit_core.engine.checkpoint import write_atomic
+
+        try:
+            write_atomic(path, save({k: np.ascontiguousarray(v) for k, v in arrays.items()}))
+        except OSError:
+            pass  # a read-only home still trains, rendering each time
+    return arrays
+
+
+def synthetic_faces(argument: str | None, image_size: int, seed: int = 0) -> Dataset:
+    """Factory for ``synthetic-faces[:style=cartoon,n=4096,identities=1000,split=train]``."""
+    import torch
+
+    options = parse_options(argument, OPTIONS, "synthetic-faces")
+    style = options.get("style", "photo")
+    if style not in STYLES:
+        raise DataError(f"synthetic-faces: style must be one of {', '.join(STYLES)}, not {style!r}")
+    split = options.get("split", "train")
+    if split not in ("train", "test"):
+        raise DataError(f"synthetic-faces: split must be train or test, not {split!r}")
+    count = options.get("n", DEFAULT_COUNT)
+    identities = options.get("identities", 1000)
+    if count < 1 or identities < 1:
+        raise DataError("synthetic-faces: n and identities must be at least 1")
+    if not 32 <= image_size <= 512:
+        raise DataError(f"synthetic-faces renders 32 to 512 pixels, not {image_size}")
+    arrays = load_or_render(seed, count, image_size, style, identities, split, options.get("cache", True))
+    fields = {key: torch.from_numpy(np.ascontiguousarray(value)) for key, value in arrays.items()}
+    fields["style"] = torch.full((count,), STYLES.index(style), dtype=torch.int64)
+    return Dataset(f"synthetic-faces:{style}", fields, {"style": style, "split": split, "seed": seed})

@@ -1,0 +1,192 @@
+"""Checkpoints in safetensors (never pickle): tensors by name, everything else as JSON metadata.
+
+A checkpoint holds the weights of every network and the EMA, optimizer and loss-scaler state, the
+RNG states, the data position, the step, the resolved config and the versions of core and
+plugins. Files are written atomically (temporary file, fsync, rename) so a crash never leaves a
+half-written checkpoint under the final name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_bytes
+from safetensors.torch import save as save_bytes
+
+from gankit_core.errors import CheckpointError
+
+FORMAT = "gankit-checkpoint-1"
+LATEST = "latest"
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def _flatten_optimizer(prefix: str, state: dict[str, Any], tensors: dict[str, torch.Tensor]) -> dict:
+    """Optimizer tensors go into ``tensors``; the JSON-able rest is returned."""
+    plain_state: dict[str, dict[str, Any]] = {}
+    for index, values in state["state"].items():
+        plain_state[str(index)] = {}
+        for key, value in values.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{prefix}/{index}/{key}"] = value.detach().cpu().contiguous()
+            else:
+                plain_state[str(index)][key] = value
+    return {"state": plain_state, "param_groups": state["param_groups"]}
+
+
+def _unflatten_optimizer(prefix: str, plain: dict, tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
+    state: dict[int, dict[str, Any]] = {}
+    for index, values in plain["state"].items():
+        state[int(index)] = dict(values)
+    marker = prefix + "/"
+    for name, tensor in tensors.items():
+        if name.startswith(marker):
+            index, key = name[len(marker) :].split("/", 1)
+            state.setdefault(int(index), {})[key] = tensor
+    return {"state": state, "param_groups": plain["param_groups"]}
+
+
+def pack(
+    *,
+    model: str,
+    step: int,
+    modules: dict[str, torch.nn.Module],
+    optimizers: dict[str, torch.optim.Optimizer],
+    meta: dict[str, Any],
+) -> bytes:
+    """Serialise a training state; ``meta`` holds JSON-able values (config, versions, data position, ...)."""
+    tensors: dict[str, torch.Tensor] = {}
+    for name, module in modules.items():  # names carry their prefix: "net/generator", "ema/generator"
+        for key, value in module.state_dict().items():
+            tensors[f"{name}/{key}"] = value.detach().cpu().contiguous()
+    optimizer_meta = {
+        name: _flatten_optimizer(f"optim/{name}", optimizer.state_dict(), tensors)
+        for name, optimizer in optimizers.items()
+    }
+    rng = meta.pop("rng_tensors", {})
+    for name, value in rng.items():
+        tensors[f"rng/{name}"] = value.cpu().contiguous()
+    header = {
+        "format": FORMAT,
+        "model": model,
+        "step": str(step),
+        "optimizers": json.dumps(optimizer_meta),
+        **{key: json.dumps(value) for key, value in meta.items()},
+    }
+    return save_bytes(tensors, metadata=header)
+
+
+class Checkpoint:
+    """A loaded checkpoint: tensors and decoded metadata, with the helpers to restore from it."""
+
+    def __init__(self, path: Path, tensors: dict[str, torch.Tensor], header: dict[str, str]) -> None:
+        self.path = path
+        self.tensors = tensors
+        self.header = header
+
+    @property
+    def model(self) -> str:
+        return self.header["model"]
+
+    @property
+    def step(self) -> int:
+        return int(self.header["step"])
+
+    def meta(self, key: str, default: Any = None) -> Any:
+        return json.loads(self.header[key]) if key in self.header else default
+
+    def module_state(self, name: str, prefix: str = "net") -> dict[str, torch.Tensor]:
+        marker = f"{prefix}/{name}/"
+        state = {k[len(marker) :]: v for k, v in self.tensors.items() if k.startswith(marker)}
+        if not state:
+            raise CheckpointError(f"{self.path}: no weights for network '{name}' in this checkpoint")
+        return state
+
+    def has_module(self, name: str, prefix: str = "net") -> bool:
+        marker = f"{prefix}/{name}/"
+        return any(k.startswith(marker) for k in self.tensors)
+
+    def load_module(self, name: str, module: torch.nn.Module, prefix: str = "net") -> None:
+        try:
+            module.load_state_dict(self.module_state(name, prefix))
+        except RuntimeError as error:
+            reason = str(error).splitlines()[0]
+            raise CheckpointError(
+                f"{self.path}: network '{name}' does not match this config ({reason}); "
+                "was it trained with another image size or width?"
+            ) from None
+
+    def optimizer_state(self, name: str) -> dict[str, Any]:
+        plain = self.meta("optimizers")[name]
+        return _unflatten_optimizer(f"optim/{name}", plain, self.tensors)
+
+    def rng(self, name: str) -> torch.Tensor | None:
+        return self.tensors.get(f"rng/{name}")
+
+
+def read(path: str | Path) -> Checkpoint:
+    """Load a checkpoint file, refusing anything that is not a complete gankit checkpoint."""
+    path = Path(path)
+    if path.is_dir():
+        path = resolve_latest(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint not found: {path}") from None
+    except OSError as error:
+        raise CheckpointError(f"{path}: cannot read checkpoint ({error.strerror})") from None
+    try:
+        tensors = load_bytes(data)
+        # load_bytes validated the layout; the metadata sits in the JSON header after an 8-byte length.
+        header_length = int.from_bytes(data[:8], "little")
+        header = json.loads(data[8 : 8 + header_length]).get("__metadata__") or {}
+    except (SafetensorError, ValueError, RuntimeError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({reason})") from None
+    if header.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a gankit checkpoint (format {header.get('format')!r})")
+    return Checkpoint(path, tensors, header)
+
+
+def resolve_latest(directory: Path) -> Path:
+    """The checkpoint a run directory (or its checkpoints/ folder) points at through ``latest``."""
+    folder = directory / "checkpoints" if (directory / "checkpoints").is_dir() else directory
+    pointer = folder / LATEST
+    if not pointer.is_file():
+        raise CheckpointError(f"no checkpoint in {directory} (no {pointer.relative_to(directory.parent)} file)")
+    return folder / pointer.read_text().strip()
+
+
+def save(folder: Path, step: int, data: bytes, keep: int) -> Path:
+    """Write ``step-NNNNNN.safetensors`` atomically, point ``latest`` at it, keep the newest ``keep``."""
+    path = folder / f"step-{step:06d}.safetensors"
+    write_atomic(path, data)
+    write_atomic(folder / LATEST, (path.name + "\n").encode())
+    if keep > 0:
+        existing = sorted(folder.glob("step-*.safetensors"))
+        for old in existing[:-keep]:
+            old.unlink(missing_ok=True)
+    return path

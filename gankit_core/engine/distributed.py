@@ -1,0 +1,88 @@
+"""Data parallel across processes launched by torchrun: rank discovery, parameter sync, gradient averaging.
+
+Gradients are averaged with one all-reduce per optimizer step rather than through the DDP wrapper:
+a GAN step runs the discriminator several times before one backward (real, fake, the penalty's
+double backward) and backpropagates the generator's loss through the discriminator, patterns that
+DDP's bucketed reducer handles poorly (StyleGAN2-ADA averages gradients the same way).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class DistributedContext:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device_type: str) -> DistributedContext:
+    """Join the process group torchrun describes in the environment; one process needs none."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return DistributedContext()
+    rank = int(os.environ["RANK"])
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if not dist.is_initialized():
+        backend = "nccl" if device_type == "cuda" else "gloo"
+        if device_type == "cuda":
+            torch.cuda.set_device(local_rank)
+        dist.init_process_group(backend=backend)
+    return DistributedContext(rank, world_size, local_rank)
+
+
+def local_rank_hint() -> int:
+    return int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def broadcast_module(module: torch.nn.Module, context: DistributedContext) -> None:
+    """Give every rank rank 0's parameters and buffers."""
+    if not context.enabled:
+        return
+    for tensor in [*module.parameters(), *module.buffers()]:
+        dist.broadcast(tensor.data, src=0)
+
+
+def average_gradients(params: list[torch.nn.Parameter], context: DistributedContext) -> None:
+    """Average the gradients of ``params`` over ranks in one flattened all-reduce."""
+    if not context.enabled:
+        return
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+    flat /= context.world_size
+    offset = 0
+    for g in grads:
+        count = g.numel()
+        g.copy_(flat[offset : offset + count].view_as(g))
+        offset += count
+
+
+def all_ranks_true(flag: bool, context: DistributedContext, device: torch.device) -> bool:
+    """True only when ``flag`` holds on every rank (a stop request reaches all of them)."""
+    if not context.enabled:
+        return flag
+    value = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item() > 0)
+
+
+def shutdown(context: DistributedContext) -> None:
+    if context.enabled and dist.is_initialized():
+        dist.destroy_process_group()

@@ -1,0 +1,40 @@
+"""User-facing errors: anything raised as a GankitError is printed as one line, never a traceback."""
+
+from __future__ import annotations
+
+import difflib
+
+
+class GankitError(Exception):
+    """A problem with the user's input (path, config value, checkpoint, data): one line, non-zero exit."""
+
+    exit_code = 1
+
+
+class ConfigError(GankitError):
+    """A config key or value that cannot be used."""
+
+
+class CheckpointError(GankitError):
+    """A checkpoint that is missing, truncated, corrupt, or from another model or config."""
+
+
+class DataError(GankitError):
+    """A dataset spec, folder or image that cannot be read."""
+
+
+class UnknownNameError(GankitError, KeyError):
+    """A registry lookup for a name nobody registered."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class DuplicateRegistrationError(GankitError):
+    """Two plugins registered the same kind and name."""
+
+
+def did_you_mean(name: str, candidates) -> str:
+    """A '; did you mean 'x'?' suffix naming the closest candidate, or '' when none is close."""
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.5)
+    return f"; did you mean '{close[0]}'?" if close else ""

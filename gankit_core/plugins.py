@@ -1,0 +1,206 @@
+"""Plugin discovery through the ``gankit`` entry-point group; a broken plugin is recorded, never fatal."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+import pluggy
+
+from gankit_core import hookspecs
+from gankit_core.registry import Entry, PluginRef, Registry, make_register
+
+ENTRY_POINT_GROUP = "gankit"
+LOAD_VARIABLE = "GANKIT_LOAD_PLUGINS"
+
+# hook name -> the fixed registry kind its register callback fills (None: the plugin names the kind)
+REGISTRY_HOOKS: dict[str, str | None] = {
+    "register_models": "model",
+    "register_components": None,
+    "register_datasets": "dataset",
+    "register_metrics": "metric",
+    "register_landmark_detectors": "landmark-detector",
+}
+COMMAND_HOOK = "register_commands"
+ALL_HOOKS = (*REGISTRY_HOOKS, COMMAND_HOOK)
+
+
+@dataclass
+class PluginInfo:
+    """What ``gankit plugins`` shows of one plugin."""
+
+    ref: PluginRef
+    hooks: list[str] = field(default_factory=list)
+    error: str | None = None
+    requires: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def as_dict(self, requirements: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.ref.name,
+            "distribution": self.ref.distribution,
+            "version": self.ref.version,
+            "hooks": self.hooks,
+            "error": self.error,
+        }
+        if requirements:
+            out["requires"] = self.requires
+        return out
+
+
+@dataclass
+class PluginSet:
+    """The loaded plugins: the pluggy manager, the filled registry, extra CLI commands."""
+
+    manager: pluggy.PluginManager
+    registry: Registry
+    plugins: list[PluginInfo]
+    commands: list[Any]
+
+    @property
+    def broken(self) -> list[PluginInfo]:
+        return [p for p in self.plugins if not p.ok]
+
+
+def new_manager() -> pluggy.PluginManager:
+    manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    manager.add_hookspecs(hookspecs)
+    return manager
+
+
+def _core_ref() -> PluginRef:
+    from gankit_core import __version__
+
+    return PluginRef("gankit", "gankit", __version__)
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _selection() -> set[str] | None:
+    raw = os.environ.get(LOAD_VARIABLE)
+    if raw is None:
+        return None
+    return {name.strip() for name in raw.split(",") if name.strip()}
+
+
+def _entry_point_plugins() -> list[tuple[metadata.EntryPoint, PluginRef]]:
+    found = []
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        dist = getattr(ep, "dist", None)
+        dist_name = dist.metadata["Name"] if dist is not None else ep.name
+        version = dist.version if dist is not None else "?"
+        found.append((ep, PluginRef(ep.name, dist_name, version)))
+    return sorted(found, key=lambda pair: pair[1].name)
+
+
+def _requirements(distribution: str) -> list[str]:
+    try:
+        return list(metadata.requires(distribution) or [])
+    except metadata.PackageNotFoundError:
+        return []
+
+
+def load_plugins(
+    extra: list[tuple[object, PluginRef]] | None = None,
+    *,
+    entry_points: bool = True,
+    builtins: bool = True,
+) -> PluginSet:
+    """Load core's built-ins, every entry-point plugin (or those in GANKIT_LOAD_PLUGINS) and ``extra``.
+
+    Each plugin is imported, validated and asked to register on its own: one that raises, names an
+    unknown hook, or registers a name another plugin already has is recorded with its error and
+    contributes nothing, while every other plugin keeps working.
+    """
+    manager = new_manager()
+    candidates: list[tuple[object, PluginRef]] = []
+    infos: list[PluginInfo] = []
+    if builtins:
+        from gankit_core import builtins as core_builtins
+
+        candidates.append((core_builtins, _core_ref()))
+    if entry_points:
+        selection = _selection()
+        for ep, ref in _entry_point_plugins():
+            if selection is not None and ref.name not in selection and ref.distribution not in selection:
+                continue
+            try:
+                candidates.append((ep.load(), ref))
+            except Exception as error:  # a plugin that cannot import must not take the CLI down
+                infos.append(PluginInfo(ref, error=f"failed to import: {_describe(error)}"))
+    candidates.extend(extra or [])
+
+    registry = Registry()
+    commands: list[Any] = []
+    for module, ref in candidates:
+        info = PluginInfo(ref, requires=_requirements(ref.distribution))
+        infos.append(info)
+        try:
+            manager.register(module, name=ref.name)
+            manager.check_pending()
+        except pluggy.PluginValidationError as error:
+            if manager.is_registered(module):
+                manager.unregister(module)
+            info.error = f"invalid plugin: {error}"
+            continue
+        except ValueError as error:  # registered twice under one name
+            info.error = f"invalid plugin: {error}"
+            continue
+        staged: list[Entry] = []
+        staged_commands: list[Any] = []
+        try:
+            for hook_name in ALL_HOOKS:
+                for impl in getattr(manager.hook, hook_name).get_hookimpls():
+                    if impl.plugin is not module:
+                        continue
+                    info.hooks.append(hook_name)
+                    if hook_name == COMMAND_HOOK:
+                        impl.function(register=staged_commands.append)
+                    else:
+                        impl.function(register=make_register(REGISTRY_HOOKS[hook_name], ref, staged.append))
+            for entry in staged:
+                registry.add(entry)
+        except Exception as error:
+            for entry in staged:  # take back what this plugin managed to add before failing
+                registry.discard(entry)
+            manager.unregister(module)
+            info.error = _describe(error) if not _is_user_error(error) else str(error)
+            continue
+        commands.extend(staged_commands)
+    return PluginSet(manager, registry, infos, commands)
+
+
+def _is_user_error(error: BaseException) -> bool:
+    from gankit_core.errors import GankitError
+
+    return isinstance(error, GankitError)
+
+
+_CURRENT: PluginSet | None = None
+
+
+def get_plugins() -> PluginSet:
+    """The process-wide plugin set, loaded on first use."""
+    global _CURRENT
+    if _CURRENT is None:
+        _CURRENT = load_plugins()
+    return _CURRENT
+
+
+def set_plugins(plugin_set: PluginSet | None) -> PluginSet | None:
+    """Replace the process-wide plugin set (tests); returns the previous one."""
+    global _CURRENT
+    previous, _CURRENT = _CURRENT, plugin_set
+    return previous
+
+
+def get_registry() -> Registry:
+    return get_plugins().registry
