@@ -17,7 +17,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-_BARE_WORD = re.compile(r"^[A-Za-z0-9_.:/+\-]+$")
+_BARE_WORD = re.compile(r"^[A-Za-z0-9_.:/+\-=,~]+$")
 
 
 def parse_value(text: str) -> Any:

@@ -154,6 +154,18 @@ class _Step:
         return self._draw(torch.rand, shape)
 
 
+def _match_param_layout(optimizer: torch.optim.Optimizer) -> None:
+    """Give restored moment buffers their parameter's strides: checkpoints store them contiguous, and a
+    fused optimizer walks a parameter and its moments as flat memory, so a channels-last parameter
+    with contiguous moments would be updated with the wrong moments."""
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            state = optimizer.state.get(param, {})
+            for key, value in state.items():
+                if isinstance(value, Tensor) and value.shape == param.shape and value.stride() != param.stride():
+                    state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
+
+
 def _versions() -> dict[str, str]:
     from gankit_core.plugins import get_plugins
 
@@ -539,6 +551,7 @@ class Trainer:
                 optimizer.load_state_dict(checkpoint.optimizer_state(name))
             except (KeyError, ValueError) as error:
                 raise CheckpointError(f"{where}: optimizer '{name}' state does not match ({error})") from None
+            _match_param_layout(optimizer)
         for name, state in checkpoint.meta("scalers", {}).items():
             if name in self.scalers:
                 self.scalers[name].load_state_dict(state)

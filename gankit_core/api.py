@@ -1,0 +1,148 @@
+"""The Python API: everything the CLI does, callable from Python (the CLI is a thin layer over this)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gankit_core.errors import CheckpointError, ConfigError
+from gankit_core.plugins import get_registry
+from gankit_core.registry import Entry
+
+
+def list_entries(pattern: str = "*", kind: str | None = None) -> list[Entry]:
+    """Registered things matching a glob, optionally of one kind."""
+    return get_registry().list(pattern, kind)
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """Names of registered models matching a glob: ``list_models("*gan*")``."""
+    return [entry.name for entry in list_entries(pattern, "model")]
+
+
+def get_entry(kind: str, name: str) -> Entry:
+    return get_registry().get(kind, name)
+
+
+def create_model(name: str, config: Any = None, **overrides: Any):
+    """A model recipe by name, its config from the paper's defaults with ``overrides``."""
+    model_class = get_entry("model", name).load()
+    return model_class(config, **overrides)
+
+
+def create_component(kind: str, name: str, **kwargs: Any):
+    """A generator, discriminator, layer or loss by name: ``create_component("generator", "dilated")``."""
+    return get_entry(kind, name).load()(**kwargs)
+
+
+def model_config(name: str, values: dict[str, Any]):
+    """Resolve a model's config from a dict of overrides (unknown keys and bad values are ConfigErrors)."""
+    from gankit_core.config import resolve_config
+
+    model_class = get_entry("model", name).load()
+    base = dataclasses.asdict(model_class.Config())
+    return resolve_config(model_class.Config, {**base, **values}, owner=name)
+
+
+def train_settings(values: dict[str, Any]):
+    from gankit_core.config import resolve_config
+    from gankit_core.engine import TrainSettings
+
+    return resolve_config(TrainSettings, {**dataclasses.asdict(TrainSettings()), **values})
+
+
+def train(model, *, out: str | Path | None = None, dataset=None, **settings: Any):
+    """Train a model (instance or name) on its configured data; returns a RunResult with the run directory."""
+    from gankit_core.engine import Trainer
+
+    if isinstance(model, str):
+        model = create_model(model)
+    trainer = Trainer(model, train_settings(settings), dataset=dataset, run_dir=out)
+    return trainer.fit()
+
+
+def read_run(run_dir: str | Path) -> dict[str, Any]:
+    """The resolved config a run directory was started with."""
+    from gankit_core.config import read_toml
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ConfigError(f"run directory not found: {run_dir}")
+    path = run_dir / "config.toml"
+    if not path.is_file():
+        raise ConfigError(f"{run_dir} is not a gankit run directory (no config.toml)")
+    document = read_toml(path)
+    if "model" not in document:
+        raise ConfigError(f"{path}: no 'model' key")
+    return document
+
+
+def resume(run_dir: str | Path, steps: int | None = None, **overrides: Any):
+    """Continue a run exactly where its latest checkpoint stopped, to ``steps`` in total."""
+    from gankit_core.engine import Trainer
+    from gankit_core.engine.checkpoint import resolve_latest
+
+    run_dir = Path(run_dir)
+    document = read_run(run_dir)
+    model = create_model(document["model"], model_config(document["model"], document.get("config", {})))
+    values = {**document.get("train", {}), **overrides}
+    if steps is not None:
+        values["steps"] = steps
+    values.pop("epochs", None) if steps is not None else None
+    trainer = Trainer(model, train_settings(values), run_dir=run_dir, resume_from=resolve_latest(run_dir))
+    return trainer.fit()
+
+
+@dataclass
+class LoadedModel:
+    """A model restored from a checkpoint for inference: networks in eval mode (EMA generator if saved)."""
+
+    model: Any
+    nets: Any
+    step: int
+    path: Path
+    device: Any
+
+    def sample(self, n: int = 64, seed: int = 0, data: str | None = None):
+        """``n`` images in [-1, 1] from fixed inputs drawn with ``seed`` (real inputs from ``data`` when needed)."""
+        import torch
+
+        from gankit_core.data import open_dataset
+        from gankit_core.images import to_unit
+
+        generator = torch.Generator().manual_seed(seed)
+        batch: dict[str, Any] = {}
+        if getattr(self.model, "sample_needs_data", False):
+            dataset = open_dataset(data or self.model.config.data, self.model.config.image_size, seed=seed)
+            raw = dataset.take(torch.arange(min(n, len(dataset))))
+            batch = {k: (to_unit(v) if v.dtype == torch.uint8 and v.dim() == 4 else v) for k, v in raw.items()}
+        inputs = self.model.sample_inputs(n, batch, generator)
+        inputs = {k: v.to(self.device) for k, v in inputs.items()}
+        with torch.no_grad():
+            return self.model.sample(self.nets, inputs).float().cpu()
+
+
+def load_checkpoint(path: str | Path, model: str | None = None, device: str = "cpu") -> LoadedModel:
+    """Rebuild a model from a checkpoint (file or run directory) for inference."""
+    from gankit_core.engine import checkpoint as ckpt
+    from gankit_core.engine.precision import choose_device
+    from gankit_core.interfaces import Networks
+
+    checkpoint = ckpt.read(path)
+    if model is not None and checkpoint.model != model:
+        raise CheckpointError(f"{checkpoint.path}: checkpoint is from model '{checkpoint.model}', not '{model}'")
+    instance = create_model(checkpoint.model, model_config(checkpoint.model, checkpoint.meta("config", {})))
+    modules = instance.build()
+    target = choose_device(device)
+    for name, module in modules.items():
+        prefix = "ema" if name == instance.sample_network and checkpoint.has_module(name, "ema") else "net"
+        checkpoint.load_module(name, module, prefix=prefix)
+        module.to(target).eval()
+    return LoadedModel(instance, Networks(modules), checkpoint.step, checkpoint.path, target)
+
+
+def sample(checkpoint: str | Path, n: int = 64, seed: int = 0, device: str = "cpu"):
+    """Images in [-1, 1] (N x 3 x H x W) from a checkpoint."""
+    return load_checkpoint(checkpoint, device=device).sample(n, seed)

@@ -1,0 +1,300 @@
+"""The ``gankit`` command line (click + rich): a thin layer over gankit_core.api.
+
+Nothing here imports torch at module level: ``gankit --help``, ``list`` and ``plugins`` stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from gankit_core import __version__
+from gankit_core.errors import GankitError
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def fail(message: str, code: int = 1) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+class GankitGroup(click.Group):
+    """Adds plugin commands, and turns user errors into one line and a non-zero exit."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self._plugin_commands()})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        command = super().get_command(ctx, name)
+        return command if command is not None else self._plugin_commands().get(name)
+
+    @staticmethod
+    def _plugin_commands() -> dict[str, click.Command]:
+        from gankit_core.plugins import get_plugins
+
+        return {command.name: command for command in get_plugins().commands}
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except GankitError as error:
+            fail(str(error), error.exit_code)
+        except KeyboardInterrupt:
+            fail("interrupted", 130)
+
+
+def _warn_broken() -> None:
+    from gankit_core.plugins import get_plugins
+
+    broken = get_plugins().broken
+    if broken:
+        names = ", ".join(p.ref.distribution for p in broken)
+        click.echo(f"warning: {len(broken)} plugin(s) failed to load ({names}); see 'gankit plugins'", err=True)
+
+
+@click.group(cls=GankitGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="gankit")
+def cli() -> None:
+    """gankit: a plugin-based GAN toolkit for PyTorch."""
+
+
+# ------------------------------------------------------------------------------------------ registry
+@cli.command("list")
+@click.argument("pattern", default="*")
+@click.option("--kind", help="Only this kind (model, generator, discriminator, layer, loss, dataset, metric, landmark-detector).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_command(pattern: str, kind: str | None, as_json: bool) -> None:
+    """Every registered thing: kind, name, plugin, version, summary."""
+    from gankit_core.plugins import get_registry
+
+    entries = get_registry().list(pattern, kind)
+    if as_json:
+        click.echo(json.dumps([e.as_dict() for e in entries], indent=2))
+        return
+    from rich.table import Table
+
+    table = Table("kind", "name", "plugin", "version", "summary", box=None, pad_edge=False)
+    for entry in entries:
+        table.add_row(entry.kind, entry.name, entry.plugin.distribution, entry.plugin.version, entry.summary)
+    _console().print(table)
+    _warn_broken()
+
+
+@cli.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--requirements", is_flag=True, help="Also show what each plugin requires.")
+def plugins_command(as_json: bool, requirements: bool) -> None:
+    """Installed plugins with their versions and hooks, and broken plugins with their error."""
+    from gankit_core.plugins import get_plugins
+
+    infos = get_plugins().plugins
+    if as_json:
+        click.echo(json.dumps([p.as_dict(requirements) for p in infos], indent=2))
+        return
+    from rich.table import Table
+
+    columns = ["plugin", "distribution", "version", "hooks / error"] + (["requires"] if requirements else [])
+    table = Table(*columns, box=None, pad_edge=False)
+    for info in infos:
+        detail = ", ".join(h.removeprefix("register_") for h in info.hooks) if info.ok else f"[red]BROKEN: {info.error}[/]"
+        row = [info.ref.name, info.ref.distribution, info.ref.version, detail]
+        if requirements:
+            row.append(", ".join(info.requires))
+        table.add_row(*row)
+    _console().print(table)
+
+
+@cli.command("info")
+@click.argument("name")
+@click.option("--layers", is_flag=True, help="Per-layer output shapes and parameters at the default input size.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def info_command(name: str, layers: bool, as_json: bool) -> None:
+    """Summary, paper, config defaults and parameter counts of a model or component."""
+    from gankit_core.plugins import get_registry
+    from gankit_core.summary import describe
+
+    described = [describe(entry, layers) for entry in get_registry().find(name)]
+    if as_json:
+        click.echo(json.dumps(described if len(described) > 1 else described[0], indent=2, default=str))
+        return
+    from rich.table import Table
+
+    console = _console()
+    for info in described:
+        console.print(f"[bold]{info['kind']} {info['name']}[/]  ({info['plugin']} {info['version']})")
+        console.print(f"  {info['summary']}")
+        if info.get("paper"):
+            console.print(f"  paper: {info['paper']}")
+        if info.get("config"):
+            table = Table("config", "type", "default", box=None, pad_edge=False)
+            for row in info["config"]:
+                table.add_row(row["name"], row["type"], repr(row["default"]))
+            console.print(table)
+        for network, record in info.get("networks", {}).items():
+            console.print(f"  network [bold]{network}[/] ({record['type']}): {record['params']:,} trainable parameters")
+            if "layers" in record:
+                table = Table("layer", "type", "output", "params", box=None, pad_edge=False)
+                for row in record["layers"]:
+                    shape = " x ".join(map(str, row["output"])) if row["output"] else "-"
+                    table.add_row(row["layer"], row["type"], shape, f"{row['params']:,}")
+                console.print(f"  input: {record['input']}")
+                console.print(table)
+
+
+@cli.group("plugin")
+def plugin_group() -> None:
+    """Tools for plugin authors."""
+
+
+@plugin_group.command("new")
+@click.argument("name")
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+              help="Where to create the plugin folder.")
+def plugin_new(name: str, directory: Path) -> None:
+    """Write a complete, installable plugin package with a working model and its tests."""
+    from gankit_core.scaffold import write_plugin
+
+    folder = write_plugin(name, directory)
+    click.echo(f"wrote {folder}; install it with: pip install -e {folder}")
+
+
+# ------------------------------------------------------------------------------------------ training
+def _settings_from_options(options: dict[str, Any]) -> dict[str, Any]:
+    names = ("steps", "epochs", "device", "precision", "seed", "sample_every", "checkpoint_every", "keep", "log_every")
+    values = {name: options[name] for name in names if options.get(name) is not None}
+    if options.get("compile"):
+        values["compile"] = True
+    if options.get("no_progress"):
+        values["progress"] = False
+    return values
+
+
+def training_options(function):
+    """The options shared by ``run`` and ``bench``."""
+    for decorator in reversed([
+        click.option("--batch-size", type=int, help="Global batch size (default: the paper's)."),
+        click.option("--image-size", type=int, help="Image size in pixels (default: the paper's)."),
+        click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), help="Default: auto."),
+        click.option("--device", help="auto, cpu, cuda or cuda:N (default: auto)."),
+        click.option("--compile", is_flag=True, help="torch.compile the networks."),
+        click.option("--data", help="Dataset spec: synthetic-faces[:style=cartoon], folder:PATH, ..."),
+        click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",
+                     help="Override a config value (a TOML literal); repeatable."),
+        click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
+                     help="TOML file with [config] and [train] tables (a run's config.toml works)."),
+    ]):
+        function = decorator(function)
+    return function
+
+
+def _model_overrides(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(model config overrides, train settings) from --config, flags and --set, in that order."""
+    from gankit_core.config import parse_assignments, read_toml
+
+    config: dict[str, Any] = {}
+    train: dict[str, Any] = {}
+    if options.get("config_file") is not None:
+        document = read_toml(options["config_file"])
+        config.update(document.get("config", {}))
+        train.update(document.get("train", {}))
+        config.update({k: v for k, v in document.items() if k not in ("config", "train", "versions", "model")})
+    for flag, key in (("batch_size", "batch_size"), ("image_size", "image_size"), ("data", "data")):
+        if options.get(flag) is not None:
+            config[key] = options[flag]
+    config.update(parse_assignments(options.get("assignments", ())))
+    train.update(_settings_from_options(options))
+    return config, train
+
+
+@cli.command("run")
+@click.argument("model_name", metavar="MODEL")
+@training_options
+@click.option("--steps", type=int, help="Training steps (default: the model's).")
+@click.option("--epochs", type=int, help="Train this many passes over the data instead of --steps.")
+@click.option("--seed", type=int, help="Random seed (default 0).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run directory (default runs/MODEL-TIME).")
+@click.option("--sample-every", type=int, help="Write a sample grid every N steps.")
+@click.option("--checkpoint-every", type=int, help="Write a checkpoint every N steps.")
+@click.option("--keep", type=int, help="Keep the newest N checkpoints (0 keeps all).")
+@click.option("--log-every", type=int, help="Log metrics every N steps.")
+@click.option("--resume", "resume_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Continue this run directory instead (same as 'gankit resume').")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def run_command(model_name: str, resume_dir: Path | None, **options: Any) -> None:
+    """Train MODEL on the built-in synthetic faces (or --data)."""
+    from gankit_core import api
+
+    config, train = _model_overrides(options)
+    if resume_dir is not None:
+        if config:
+            raise GankitError("--resume continues a run with its own config; drop --set/--config/size flags")
+        document = api.read_run(resume_dir)
+        if document["model"] != model_name:
+            raise GankitError(f"{resume_dir} is a run of model '{document['model']}', not '{model_name}'")
+        result = api.resume(resume_dir, **train)
+    else:
+        from gankit_core.engine import Trainer
+
+        if options.get("steps") is not None and options.get("epochs") is not None:
+            raise GankitError("give --steps or --epochs, not both")
+        model = api.create_model(model_name, api.model_config(model_name, config))
+        result = Trainer(model, api.train_settings(train), run_dir=options.get("out")).fit()
+    _report_result(result)
+
+
+def _report_result(result) -> None:
+    click.echo(f"trained to step {result.step}; run directory: {result.run_dir}")
+    if result.run_dir is not None:
+        click.echo(f"  samples: {result.run_dir / 'samples'}   report: {result.run_dir / 'report.html'}")
+    if result.skipped_steps:
+        click.echo(f"  {result.skipped_steps} step(s) skipped for NaN/Inf losses", err=True)
+
+
+@cli.command("resume")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--steps", type=int, help="Train to this many steps in total (default: the run's).")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def resume_command(run_dir: Path, steps: int | None, no_progress: bool) -> None:
+    """Continue a run exactly where its latest checkpoint stopped."""
+    from gankit_core import api
+
+    extra = {"progress": False} if no_progress else {}
+    _report_result(api.resume(run_dir, steps, **extra))
+
+
+@cli.command("sample")
+@click.argument("model_name", metavar="MODEL")
+@click.option("--checkpoint", required=True, type=click.Path(path_type=Path), help="Checkpoint file or run directory.")
+@click.option("-n", "count", type=int, default=64, show_default=True, help="How many images.")
+@click.option("-o", "output", type=click.Path(dir_okay=False, path_type=Path), default=Path("samples.png"),
+              show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="cpu", show_default=True)
+def sample_command(model_name: str, checkpoint: Path, count: int, output: Path, seed: int, device: str) -> None:
+    """Write a grid of samples from a checkpoint."""
+    from gankit_core import api
+    from gankit_core.images import save_grid
+
+    if count < 1:
+        raise GankitError("-n must be at least 1")
+    loaded = api.load_checkpoint(checkpoint, model=model_name, device=device)
+    images = loaded.sample(count, seed)
+    save_grid(images, output, getattr(loaded.model, "sample_columns", None))
+    click.echo(f"wrote {output} ({count} samples from step {loaded.step})")
+
+
+def main() -> None:
+    cli(prog_name="gankit")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""The DCGAN recipe: paper 002's configuration, paper 004's per-epoch logging of losses and scores."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from gankit_core.interfaces import Model, ModelConfig, OptimizerSpec
+
+
+@dataclass
+class DCGANConfig(ModelConfig):
+    """Defaults are paper 002, section 4.2."""
+
+    image_size: int = 64
+    batch_size: int = 128
+    latent_dim: int = 100
+    g_features: int = 64
+    d_features: int = 64
+    lr: float = 0.0002
+    beta1: float = 0.5
+    beta2: float = 0.999
+    g_activation: str = "leaky_relu"  # paper 002 uses LeakyReLU in G too; "relu" is Radford's original
+    slope: float = 0.2
+    loss: str = "bce"  # any registered loss: bce (non-saturating), lsgan, hinge, wgan
+    generator: str = "dcgan"
+    discriminator: str = "dcgan"
+
+
+@contextlib.contextmanager
+def frozen(module: nn.Module):
+    """No weight gradients for ``module`` inside the block (the generator's step needs only input grads)."""
+    flags = [p.requires_grad for p in module.parameters()]
+    module.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(module.parameters(), flags, strict=True):
+            p.requires_grad_(flag)
+
+
+class DCGAN(Model):
+    """DCGAN face generation (Radford et al. 2016) with paper 002's configuration: batch 128, 64x64 images,
+    z of 100, 64 features in G and D, Adam 2e-4 with beta1 0.5, LeakyReLU, non-saturating BCE."""
+
+    name = "dcgan"
+    Config = DCGANConfig
+    log_epochs = True  # paper 004 logs loss_g, loss_d, real_score, fake_score and a grid each epoch
+    default_steps = 5000
+
+    def build(self) -> dict[str, nn.Module]:
+        from gankit_core import api
+        from gankit_dcgan.networks import init_weights
+
+        c = self.config
+        generator = api.create_component("generator", c.generator, latent_dim=c.latent_dim, features=c.g_features,
+                                         image_size=c.image_size, activation=c.g_activation, slope=c.slope)
+        discriminator = api.create_component("discriminator", c.discriminator, features=c.d_features,
+                                             image_size=c.image_size, slope=c.slope)
+        generator.apply(init_weights)
+        discriminator.apply(init_weights)
+        self.loss = api.create_component("loss", c.loss)
+        return {"generator": generator, "discriminator": discriminator}
+
+    def optimizers(self, nets) -> dict[str, OptimizerSpec]:
+        betas = (self.config.beta1, self.config.beta2)
+        return {
+            "discriminator": OptimizerSpec(nets.discriminator.parameters(), self.config.lr, betas),
+            "generator": OptimizerSpec(nets.generator.parameters(), self.config.lr, betas),
+        }
+
+    def train_step(self, nets, batch, step) -> dict[str, Tensor]:
+        real = batch["image"]
+        z = step.randn(real.shape[0], self.config.latent_dim, 1, 1)
+        with step.autocast():
+            fake = nets.generator(z)
+            # Real and fake go through D separately, as in the reference: each gets its own batch statistics.
+            real_logits = nets.discriminator(real)
+            fake_logits = nets.discriminator(fake.detach())
+            loss_d = self.loss.discriminator(real_logits, fake_logits)
+        step.optimize("discriminator", loss_d)
+        scalars = {
+            "loss_d": loss_d.detach(),
+            "real_score": torch.sigmoid(real_logits.detach().float()).mean(),
+            "fake_score": torch.sigmoid(fake_logits.detach().float()).mean(),
+        }
+        if step.train_generator:
+            with frozen(nets.discriminator), step.autocast():
+                loss_g = self.loss.generator(nets.discriminator(fake))
+            step.optimize("generator", loss_g)
+            scalars["loss_g"] = loss_g.detach()
+        return scalars
+
+    def sample_inputs(self, n, batch, generator) -> dict[str, Tensor]:
+        return {"z": torch.randn(n, self.config.latent_dim, 1, 1, generator=generator)}
+
+    def sample(self, nets, inputs) -> Tensor:
+        return nets.generator(inputs["z"])
+
+    def example_inputs(self, network: str) -> tuple[Tensor, ...]:
+        if network == "generator":
+            return (torch.zeros(2, self.config.latent_dim, 1, 1),)
+        return super().example_inputs(network)
