@@ -379,7 +379,8 @@ class Trainer:
                         epoch_sums, epoch_steps = {}, 0
                     if main and self.step % settings.sample_every == 0:
                         self._write_samples(sample_inputs, f"step-{self.step:06d}")
-                    if self.step % settings.checkpoint_every == 0:
+                    # No checkpoint during a run of non-finite steps: the last good one must survive.
+                    if self.step % settings.checkpoint_every == 0 and in_a_row == 0:
                         last_checkpoint = self.save_checkpoint() or last_checkpoint
         finally:
             if writer is not None:
