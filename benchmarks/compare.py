@@ -1,0 +1,61 @@
+"""Time a plain reference training step and gankit's step for the same model, in one process, and print
+the ratios. Usage: python benchmarks/compare.py dcgan [--batch-size 128] [--steps 5] [--json OUT]"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from gankit_core import api  # noqa: E402
+from gankit_core.engine.bench import benchmark, median_ms  # noqa: E402
+
+# model -> (reference module, model config overrides that match the reference networks)
+REFERENCES = {
+    "dcgan": ("reference_dcgan", {}),
+    "cregan": ("reference_cregan", {}),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("model", choices=sorted(REFERENCES))
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--image-size", type=int, default=None)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--precisions", default="auto,fp32")
+    parser.add_argument("--json", type=Path, help="Also write the figures to this file.")
+    args = parser.parse_args()
+
+    module_name, overrides = REFERENCES[args.model]
+    reference = importlib.import_module(module_name)
+    model = api.create_model(args.model, **overrides)
+    batch = args.batch_size or model.config.batch_size
+    size = args.image_size or model.config.image_size
+    import torch
+
+    reference_ms = median_ms(reference.make_reference_step(batch, size), torch.device("cpu"), args.steps, args.warmup)
+    rows = [{"step": "reference (fp32, eager, NCHW)", "ms_per_step": round(reference_ms, 1), "ratio": 1.0}]
+    for precision in args.precisions.split(","):
+        model = api.create_model(args.model, **overrides, batch_size=batch, image_size=size)
+        settings = api.train_settings({"device": "cpu", "precision": precision, "progress": False})
+        result = benchmark(model, settings, steps=args.steps, warmup=args.warmup)
+        rows.append({"step": f"gankit --precision {precision} ({result.precision})", "ms_per_step": result.ms_per_step,
+                     "ratio": round(reference_ms / result.ms_per_step, 2), "gflops": result.gflops,
+                     "data_ms": result.data_ms})
+    print(f"{args.model}: batch {batch}, {size}px, {torch.get_num_threads()} threads, torch {torch.__version__}")
+    for row in rows:
+        extra = f"  {row['gflops']:.0f} GFLOP/s" if "gflops" in row else ""
+        print(f"  {row['step']:<40} {row['ms_per_step']:>9.1f} ms/step  {row['ratio']:.2f}x{extra}")
+    if args.json:
+        args.json.write_text(json.dumps({"model": args.model, "batch_size": batch, "image_size": size, "rows": rows},
+                                        indent=2))
+
+
+if __name__ == "__main__":
+    main()
