@@ -21,3 +21,11 @@ def register_components(register):
 def register_datasets(register):
     register("synthetic-faces", "gankit_core.data.synthetic_dataset:synthetic_faces",
              summary="Procedural faces with exact landmarks, boxes, identities and expressions (built in)")
+    register("folder", "gankit_core.data.folders:image_folder",
+             summary="Every image under a folder (CelebA, LFW, a photo or cartoon set): folder:PATH")
+    register("unpaired", "gankit_core.data.folders:unpaired_folder",
+             summary="Unpaired domains from trainA/ trainB/ (horse2zebra, selfie2anime): unpaired:PATH")
+    register("celeba", "gankit_core.data.folders:celeba",
+             summary="CelebA images with the 5-point landmark file; eye/mouth boxes: celeba:PATH")
+    register("expression", "gankit_core.data.folders:expression_pairs",
+             summary="Paired expression sets (RaFD, CK+ layouts) with 68 landmarks: expression:PATH")

@@ -175,6 +175,8 @@ def _settings_from_options(options: dict[str, Any]) -> dict[str, Any]:
         values["compile"] = True
     if options.get("no_progress"):
         values["progress"] = False
+    if options.get("strict"):
+        values["strict_data"] = True
     return values
 
 
@@ -187,6 +189,7 @@ def training_options(function):
         click.option("--device", help="auto, cpu, cuda or cuda:N (default: auto)."),
         click.option("--compile", is_flag=True, help="torch.compile the networks."),
         click.option("--data", help="Dataset spec: synthetic-faces[:style=cartoon], folder:PATH, ..."),
+        click.option("--strict", is_flag=True, help="An unreadable image is an error, not a skipped warning."),
         click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",
                      help="Override a config value (a TOML literal); repeatable."),
         click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),

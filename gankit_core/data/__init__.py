@@ -65,8 +65,12 @@ def parse_options(argument: str | None, allowed: dict[str, type], where: str) ->
     return options
 
 
-def open_dataset(spec: str, image_size: int, seed: int = 0, registry=None) -> Dataset:
-    """Build the dataset a spec names, through the registry (plugins can add datasets)."""
+def open_dataset(spec: str, image_size: int, seed: int = 0, strict: bool = False, registry=None) -> Dataset:
+    """Build the dataset a spec names, through the registry (plugins can add datasets).
+
+    A factory is called as ``factory(argument, image_size=, seed=, strict=)``; ``strict`` turns an
+    unreadable image from a skipped-with-a-warning into an error.
+    """
     from pathlib import Path
 
     if registry is None:
@@ -78,4 +82,4 @@ def open_dataset(spec: str, image_size: int, seed: int = 0, registry=None) -> Da
     if name not in known and argument is None and ("/" in spec or Path(spec).exists()):
         name, argument = "folder", spec
     factory = registry.get("dataset", name).load()
-    return factory(argument, image_size=image_size, seed=seed)
+    return factory(argument, image_size=image_size, seed=seed, strict=strict)

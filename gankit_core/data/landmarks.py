@@ -36,11 +36,10 @@ CONTOURS: tuple[tuple[range, bool], ...] = (
 def _square_box(x0, y0, x1, y1, margin: float, size: int) -> np.ndarray:
     """A square box around the extent (x0, y0, x1, y1), grown by ``margin`` of its side, clipped to the image."""
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    side = np.maximum(x1 - x0, y1 - y0) * (1 + margin)
-    side = np.minimum(side, size)
-    left = np.clip(cx - side / 2, 0, size - side)
-    top = np.clip(cy - side / 2, 0, size - side)
-    return np.stack([left, top, left + side, top + side], axis=-1).round().astype(np.int32)
+    side = np.minimum(np.round(np.maximum(x1 - x0, y1 - y0) * (1 + margin)), size)  # whole pixels: stays square
+    left = np.round(np.clip(cx - side / 2, 0, size - side))
+    top = np.round(np.clip(cy - side / 2, 0, size - side))
+    return np.stack([left, top, left + side, top + side], axis=-1).astype(np.int32)
 
 
 def region_boxes(points: np.ndarray, size: int) -> dict[str, np.ndarray]:

@@ -84,7 +84,7 @@ def load_or_render(seed: int, count: int, size: int, style: str, identities: int
     return arrays
 
 
-def synthetic_faces(argument: str | None, image_size: int, seed: int = 0) -> Dataset:
+def synthetic_faces(argument: str | None, image_size: int, seed: int = 0, strict: bool = False) -> Dataset:
     """Factory for ``synthetic-faces[:style=cartoon,n=4096,identities=1000,split=train]``."""
     import torch
 

@@ -51,6 +51,7 @@ class TrainSettings:
     num_samples: int = 64
     progress: bool = True
     tensorboard: bool = True
+    strict_data: bool = False  # an unreadable image is an error instead of a skipped warning
 
     def validate(self) -> None:
         for name in ("sample_every", "checkpoint_every", "log_every", "nan_patience", "num_samples"):
@@ -243,7 +244,7 @@ class Trainer:
         )
         self.schedule = parse_schedule(config.lr_schedule)
         if self.dataset is None:
-            self.dataset = open_dataset(config.data, config.image_size, seed=settings.seed)
+            self.dataset = open_dataset(config.data, config.image_size, seed=settings.seed, strict=settings.strict_data)
         self.dataset.require(self.model.batch_fields, self.model.name)
         self.loader = BatchLoader(self.dataset, config.batch_size, settings.seed, self.dist.rank, self.dist.world_size)
         self.noise = torch.Generator(device=self.device).manual_seed(settings.seed + 1)

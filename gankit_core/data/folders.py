@@ -1,0 +1,268 @@
+"""Datasets read from folders the user names (never downloaded): plain image folders, the unpaired
+trainA/trainB layout, CelebA with its landmark file, and paired expression sets (RaFD, CK+ layouts).
+
+Images are decoded once (in threads: Pillow releases the GIL), EXIF orientation honoured, grayscale
+and RGBA converted to RGB, centre-cropped to a square and resized with an antialiased filter. A
+corrupt or truncated image is skipped with one warning line naming it and a count at the end, or
+is an error with ``strict``.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from gankit_core.data import Dataset, parse_options
+from gankit_core.data.synthetic import EXPRESSIONS
+from gankit_core.errors import DataError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
+
+
+@dataclass(frozen=True)
+class Placement:
+    """How an image was mapped to the square output: output = (input - offset) * scale."""
+
+    offset_x: float
+    offset_y: float
+    scale: float
+
+    def apply(self, points: np.ndarray) -> np.ndarray:
+        return (np.asarray(points, float) - [self.offset_x, self.offset_y]) * self.scale
+
+
+class UnreadableImage(Exception):
+    pass
+
+
+def read_image(path: Path, size: int | None = None) -> tuple[np.ndarray, Placement]:
+    """An RGB uint8 array (H x W x 3), centre-cropped and resized to ``size`` when given."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as opened:
+            opened.load()  # decode now: a truncated file fails here, not later
+            image = ImageOps.exif_transpose(opened)
+            if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
+                image = image.convert("RGBA")
+                background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+                image = Image.alpha_composite(background, image)
+            image = image.convert("RGB")
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise UnreadableImage(reason) from None
+    if size is None:
+        return np.asarray(image), Placement(0.0, 0.0, 1.0)
+    width, height = image.size
+    side = min(width, height)
+    left, top = (width - side) // 2, (height - side) // 2
+    image = image.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.LANCZOS)
+    return np.asarray(image), Placement(float(left), float(top), size / side)
+
+
+def list_images(folder: Path, what: str = "folder") -> list[Path]:
+    """Image files under ``folder`` (recursive, sorted); a missing or empty folder is a DataError."""
+    if not folder.exists():
+        raise DataError(f"{what} not found: {folder}")
+    if not folder.is_dir():
+        raise DataError(f"{what} is not a folder: {folder}")
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+    if not files:
+        raise DataError(f"{what} is empty: {folder}")
+    images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
+    if not images:
+        kinds = ", ".join(sorted(IMAGE_SUFFIXES))
+        raise DataError(f"no images of a supported format ({kinds}) in {folder}")
+    return images
+
+
+def decode_all(paths: list[Path], size: int, strict: bool, where: Path) -> tuple[np.ndarray, list[Path], list[Placement]]:
+    """Decode ``paths`` in threads into N x 3 x size x size uint8; skip (or refuse) unreadable ones."""
+    def load(path: Path):
+        try:
+            return read_image(path, size)
+        except UnreadableImage as error:
+            if strict:
+                raise DataError(f"cannot read image {path}: {error}") from None
+            return error
+
+    workers = min(8, (os.cpu_count() or 1) * 2)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = list(pool.map(load, paths))
+    images, kept, placements = [], [], []
+    skipped = 0
+    for path, result in zip(paths, results, strict=True):
+        if isinstance(result, Exception):
+            skipped += 1
+            print(f"warning: skipping unreadable image {path}: {result}", file=sys.stderr)
+            continue
+        array, placement = result
+        images.append(array)
+        kept.append(path)
+        placements.append(placement)
+    if skipped:
+        print(f"warning: skipped {skipped} unreadable image(s) of {len(paths)} in {where}", file=sys.stderr)
+    if not images:
+        raise DataError(f"none of the {len(paths)} images in {where} could be read")
+    return np.stack(images).transpose(0, 3, 1, 2).copy(), kept, placements
+
+
+def _tensors(arrays: dict[str, np.ndarray]):
+    import torch
+
+    return {key: torch.from_numpy(np.ascontiguousarray(value)) for key, value in arrays.items()}
+
+
+def _folder_argument(argument: str | None, name: str) -> tuple[Path, dict]:
+    if not argument:
+        raise DataError(f"dataset '{name}' needs a folder: --data {name}:PATH")
+    path, _, rest = argument.partition(",")
+    return Path(path).expanduser(), parse_options(rest or None, {"strict": bool, "split": str}, name)
+
+
+def image_folder(argument: str | None, image_size: int, seed: int = 0, strict: bool = False) -> Dataset:
+    """``folder:PATH``: every image under PATH (CelebA, LFW, a photo or cartoon set)."""
+    folder, options = _folder_argument(argument, "folder")
+    strict = strict or options.get("strict", False)
+    images, _, _ = decode_all(list_images(folder), image_size, strict, folder)
+    return Dataset(f"folder:{folder}", _tensors({"image": images}), {"root": str(folder)})
+
+
+def unpaired_folder(argument: str | None, image_size: int, seed: int = 0, strict: bool = False) -> Dataset:
+    """``unpaired:PATH[,split=test]``: trainA/ and trainB/ (or testA/, testB/) as domains A and B.
+
+    Fields: ``image`` (domain A) and ``image_b`` (domain B), as many as the larger domain; the smaller
+    one is cycled in a seeded order so that every epoch pairs images differently.
+    """
+    root, options = _folder_argument(argument, "unpaired")
+    strict = strict or options.get("strict", False)
+    split = options.get("split", "train")
+    if not root.is_dir():
+        raise DataError(f"unpaired folder not found: {root}")
+    domains = []
+    for letter in "AB":
+        folder = root / f"{split}{letter}"
+        if not folder.is_dir():
+            raise DataError(f"unpaired folder {root} has no {split}{letter}/ (expected {split}A/ and {split}B/)")
+        images, _, _ = decode_all(list_images(folder, f"{split}{letter}/ folder"), image_size, strict, folder)
+        domains.append(images)
+    count = max(len(d) for d in domains)
+    rng = np.random.default_rng(seed)
+    index_a = np.arange(count) % len(domains[0])
+    index_b = rng.permutation(count) % len(domains[1])
+    arrays = {"image": domains[0][index_a], "image_b": domains[1][index_b]}
+    return Dataset(f"unpaired:{root}", _tensors(arrays), {"root": str(root), "sizes": [len(d) for d in domains]})
+
+
+CELEBA_LANDMARKS = "list_landmarks_align_celeba.txt"
+
+
+def read_celeba_landmarks(path: Path) -> dict[str, np.ndarray]:
+    """CelebA's landmark file: a count line, a header line, then 'name x1 y1 ... x5 y5' per image."""
+    points: dict[str, np.ndarray] = {}
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as error:
+        raise DataError(f"cannot read {path}: {error.strerror}") from None
+    for number, line in enumerate(lines[2:], start=3):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 11:
+            raise DataError(f"{path}, line {number}: expected a file name and 10 numbers, got {len(parts)} fields")
+        try:
+            points[parts[0]] = np.array(parts[1:], dtype=float).reshape(5, 2)
+        except ValueError:
+            raise DataError(f"{path}, line {number}: landmark values must be numbers") from None
+    return points
+
+
+def celeba(argument: str | None, image_size: int, seed: int = 0, strict: bool = False) -> Dataset:
+    """``celeba:PATH``: CelebA aligned images with the 5-point landmark file; eye and mouth boxes come from
+    the points. PATH holds ``img_align_celeba/`` (or the images) and ``list_landmarks_align_celeba.txt``."""
+    from gankit_core.data.landmarks import region_boxes
+
+    root, options = _folder_argument(argument, "celeba")
+    strict = strict or options.get("strict", False)
+    landmark_file = root / CELEBA_LANDMARKS
+    if not landmark_file.is_file():
+        raise DataError(f"CelebA folder {root} has no {CELEBA_LANDMARKS}")
+    image_root = root / "img_align_celeba" if (root / "img_align_celeba").is_dir() else root
+    table = read_celeba_landmarks(landmark_file)
+    paths = [p for p in list_images(image_root, "CelebA image folder") if p.name in table]
+    if not paths:
+        raise DataError(f"none of the images in {image_root} are listed in {landmark_file}")
+    images, kept, placements = decode_all(paths, image_size, strict, image_root)
+    points = np.stack([placement.apply(table[p.name]) for p, placement in zip(kept, placements, strict=True)])
+    boxes = region_boxes(points, image_size)
+    arrays = {"image": images, "landmarks5": points.astype(np.float32), **boxes}
+    return Dataset(f"celeba:{root}", _tensors(arrays), {"root": str(root)})
+
+
+def read_landmark_csv(path: Path) -> dict[str, np.ndarray]:
+    """A landmarks file: 'file,x0,y0,...,x67,y67' rows (the format `gankit data synth` writes)."""
+    table: dict[str, np.ndarray] = {}
+    with path.open(newline="") as handle:
+        for number, row in enumerate(csv.reader(handle), start=1):
+            if not row or row[0] in ("file", "image"):
+                continue
+            try:
+                values = np.array(row[1:137], dtype=float)
+            except ValueError:
+                raise DataError(f"{path}, line {number}: landmark values must be numbers") from None
+            if values.size != 136:
+                raise DataError(f"{path}, line {number}: expected 68 x/y pairs, got {values.size} values")
+            table[row[0]] = values.reshape(68, 2)
+    return table
+
+
+def _expression_of(path: Path, root: Path) -> int | None:
+    """The expression a file stands for: a folder or a file-name word naming one (RaFD: '..._angry_...')."""
+    aliases = {"happy": "happiness", "sad": "sadness", "surprised": "surprise", "fearful": "fear",
+               "disgusted": "disgust", "angry": "anger", "anger": "anger", "contemptuous": None, "contempt": None}
+    words = [part.lower() for part in path.relative_to(root).with_suffix("").parts]
+    words += [w for part in words for w in part.replace("-", "_").split("_")]
+    for word in words:
+        name = aliases.get(word, word)
+        if name in EXPRESSIONS:
+            return EXPRESSIONS.index(name)
+    return None
+
+
+def expression_pairs(argument: str | None, image_size: int, seed: int = 0, strict: bool = False) -> Dataset:
+    """``expression:PATH``: a paired expression set (RaFD, CK+ layouts): PATH/<subject>/<files>, each file's
+    expression from its folder or file name; 68 landmarks from PATH/landmarks.csv or the installed detector.
+
+    Fields: ``image``, ``landmarks``, ``identity`` (subject index), ``expression``, boxes.
+    """
+    from gankit_core.data.landmarks import region_boxes
+
+    root, options = _folder_argument(argument, "expression")
+    strict = strict or options.get("strict", False)
+    paths = [p for p in list_images(root, "expression folder") if _expression_of(p, root) is not None]
+    if not paths:
+        raise DataError(f"no file in {root} names an expression ({', '.join(EXPRESSIONS)}) in its folder or name")
+    images, kept, placements = decode_all(paths, image_size, strict, root)
+    landmark_file = root / "landmarks.csv"
+    if landmark_file.is_file():
+        table = read_landmark_csv(landmark_file)
+        missing = [p for p in kept if str(p.relative_to(root)) not in table]
+        if missing:
+            raise DataError(f"{landmark_file} has no landmarks for {missing[0].relative_to(root)}")
+        points = np.stack([pl.apply(table[str(p.relative_to(root))]) for p, pl in zip(kept, placements, strict=True)])
+    else:
+        from gankit_core.landmarking import detect_landmarks
+
+        points = detect_landmarks(images.transpose(0, 2, 3, 1), kept)
+    subjects = sorted({p.relative_to(root).parts[0] for p in kept})
+    identity = np.array([subjects.index(p.relative_to(root).parts[0]) for p in kept])
+    expression = np.array([_expression_of(p, root) for p in kept])
+    arrays = {"image": images, "landmarks": points.astype(np.float32), "identity": identity,
+              "expression": expression, **region_boxes(points, image_size)}
+    return Dataset(f"expression:{root}", _tensors(arrays), {"root": str(root), "subjects": len(subjects)})
