@@ -322,6 +322,16 @@ def bench_command(model_name: str, steps: int, warmup: int, as_json: bool, **opt
     )
 
 
+def _add_builtin_command_modules() -> None:
+    from gankit_core.cli_data import data_group, landmarks_command
+
+    cli.add_command(data_group)
+    cli.add_command(landmarks_command)
+
+
+_add_builtin_command_modules()
+
+
 def main() -> None:
     cli(prog_name="gankit")
 

@@ -104,3 +104,21 @@ def draw_landmarks(points, size: int, thickness: float = 1.0):
     distance = (offset - t.unsqueeze(-1) * direction).norm(dim=-1).amin(dim=1)  # N x P
     image = (thickness / 2 + 0.5 - distance).clamp(0, 1)
     return image.reshape(-1, 1, size, size)
+
+
+def annotate(images: np.ndarray, points=None, boxes: dict | None = None) -> np.ndarray:
+    """Copies of uint8 images (N x H x W x 3) with landmarks as red dots and region boxes as green frames."""
+    out = np.array(images, copy=True)
+    n, height, width, _ = out.shape
+    for i in range(n):
+        for box in (boxes or {}).values():
+            x0, y0, x1, y1 = (int(v) for v in np.asarray(box[i]).tolist())
+            x0, x1 = max(0, x0), min(width - 1, x1 - 1)
+            y0, y1 = max(0, y0), min(height - 1, y1 - 1)
+            out[i, y0:y1 + 1, [x0, x1]] = (40, 220, 40)
+            out[i, [y0, y1], x0:x1 + 1] = (40, 220, 40)
+        if points is not None:
+            for x, y in np.asarray(points[i]):
+                xi, yi = int(round(x)), int(round(y))
+                out[i, max(0, yi - 1):yi + 1, max(0, xi - 1):xi + 1] = (255, 30, 30)
+    return out

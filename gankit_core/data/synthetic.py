@@ -366,3 +366,30 @@ def render(params: FaceParams, size: int, style: str = "photo", noise_seed: int 
         rng = np.random.default_rng([noise_seed, size])
         canvas += rng.normal(0.0, 3.0, canvas.shape).astype(np.float32)
     return np.clip(canvas + 0.5, 0, 255).astype(np.uint8)
+
+
+# ------------------------------------------------------------------------------------ ground truth
+def render_faces(seed: int, identity, expression, intensity, size: int, style: str = "photo",
+                 noise_seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Images (N x size x size x 3 uint8) and their exact landmarks (N x 68 x 2) for the given faces."""
+    params = face_params(seed, identity, expression, intensity)
+    return render(params, size, style, noise_seed), landmarks(params, size)
+
+
+def with_expression(seed: int, identity, expression, size: int, style: str = "photo", intensity=1.0,
+                    noise_seed: int = 0) -> np.ndarray:
+    """The same identities rendered with another expression: the target of expression transfer."""
+    identity = np.atleast_1d(identity)
+    intensity = np.broadcast_to(np.asarray(intensity, float), identity.shape)
+    expression = np.broadcast_to(np.asarray(expression), identity.shape)
+    return render_faces(seed, identity, expression, intensity, size, style, noise_seed)[0]
+
+
+def true_exchange(seed: int, target: tuple, donor: tuple, region: str, size: int, style: str = "photo",
+                  noise_seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Faces ``target`` = (identity, expression, intensity) rendered with ``donor``'s eyes or mouth:
+    the true result of a region exchange. Returns images and landmarks."""
+    if region not in ("eyes", "mouth"):
+        raise ValueError(f"region must be 'eyes' or 'mouth', not {region!r}")
+    swapped = swap_region(face_params(seed, *target), face_params(seed, *donor), region)
+    return render(swapped, size, style, noise_seed), landmarks(swapped, size)

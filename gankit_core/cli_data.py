@@ -1,0 +1,122 @@
+"""Data commands: ``gankit data synth``, ``gankit data show`` and ``gankit landmarks`` (no torch at import)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import click
+
+from gankit_core.errors import DataError, GankitError
+
+
+@click.group("data")
+def data_group() -> None:
+    """Built-in synthetic faces and dataset previews."""
+
+
+@data_group.command("synth")
+@click.option("--n", "count", type=int, default=256, show_default=True, help="How many faces.")
+@click.option("--size", type=int, default=128, show_default=True, help="Image size in pixels (32-512).")
+@click.option("--style", type=click.Choice(["photo", "cartoon"]), default="photo", show_default=True)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Folder to write.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--identities", type=int, default=1000, show_default=True, help="Distinct identities to draw from.")
+def synth_command(count: int, size: int, style: str, out: Path, seed: int, identities: int) -> None:
+    """Write synthetic faces as PNGs plus labels.csv (identity, expression, boxes) and landmarks.csv."""
+    from PIL import Image
+
+    from gankit_core.data.synthetic import EXPRESSIONS
+    from gankit_core.data.synthetic_dataset import render_set
+
+    if count < 1 or identities < 1:
+        raise GankitError("--n and --identities must be at least 1")
+    if not 32 <= size <= 512:
+        raise GankitError(f"--size must be between 32 and 512, not {size}")
+    arrays = render_set(seed, count, size, style, identities, "train")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise GankitError(f"cannot create {out}: {error.strerror}") from None
+    with (out / "labels.csv").open("w", newline="") as labels, (out / "landmarks.csv").open("w", newline="") as marks:
+        label_writer, mark_writer = csv.writer(labels), csv.writer(marks)
+        label_writer.writerow(["file", "identity", "expression", "intensity", "style",
+                               "eye_x0", "eye_y0", "eye_x1", "eye_y1", "mouth_x0", "mouth_y0", "mouth_x1", "mouth_y1"])
+        mark_writer.writerow(["file", *[f"{axis}{i}" for i in range(68) for axis in "xy"]])
+        for index in range(count):
+            name = f"face-{index:05d}.png"
+            Image.fromarray(arrays["image"][index].transpose(1, 2, 0)).save(out / name)
+            label_writer.writerow([name, int(arrays["identity"][index]), EXPRESSIONS[arrays["expression"][index]],
+                                   f"{arrays['intensity'][index]:.3f}", style,
+                                   *arrays["eye_box"][index].tolist(), *arrays["mouth_box"][index].tolist()])
+            mark_writer.writerow([name, *[f"{v:.2f}" for v in arrays["landmarks"][index].reshape(-1)]])
+    click.echo(f"wrote {count} {style} faces ({size}px) with labels.csv and landmarks.csv to {out}")
+
+
+@data_group.command("show")
+@click.argument("spec", default="synthetic-faces")
+@click.option("-n", "count", type=int, default=64, show_default=True)
+@click.option("-o", "output", type=click.Path(dir_okay=False, path_type=Path), default=Path("grid.png"),
+              show_default=True)
+@click.option("--size", type=int, default=128, show_default=True, help="Image size to load at.")
+@click.option("--landmarks", "with_landmarks", is_flag=True, help="Draw landmarks and eye/mouth boxes.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--strict", is_flag=True, help="An unreadable image is an error, not a skipped warning.")
+def show_command(spec: str, count: int, output: Path, size: int, with_landmarks: bool, seed: int, strict: bool) -> None:
+    """Write a grid of the first N samples of any dataset SPEC."""
+    import torch
+
+    from gankit_core.data import open_dataset
+    from gankit_core.data.landmarks import annotate
+    from gankit_core.images import make_grid, save_png
+
+    if count < 1:
+        raise GankitError("-n must be at least 1")
+    dataset = open_dataset(spec, size, seed=seed, strict=strict)
+    batch = dataset.take(torch.arange(min(count, len(dataset))))
+    images = batch["image"].permute(0, 2, 3, 1).numpy()
+    if with_landmarks:
+        points = batch.get("landmarks", batch.get("landmarks5"))
+        boxes = {k: batch[k].numpy() for k in ("eye_box", "mouth_box") if k in batch}
+        if points is None and not boxes:
+            raise DataError(f"dataset '{dataset.name}' has no landmarks or boxes to draw")
+        images = annotate(images, points.numpy() if points is not None else None, boxes)
+    grid = make_grid(torch.from_numpy(images).permute(0, 3, 1, 2).contiguous())
+    save_png(grid, output)
+    click.echo(f"wrote {output} ({len(images)} samples of {dataset.name})")
+
+
+@click.command("landmarks")
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "output", type=click.Path(path_type=Path), help="Folder for annotated copies (or a .png for one image).")
+@click.option("--all-faces", is_flag=True, help="Every face found, not just the highest-scoring one.")
+@click.option("--detector", help="Landmark detector name (default: the installed one).")
+def landmarks_command(images: tuple[Path, ...], output: Path | None, all_faces: bool, detector: str | None) -> None:
+    """Find faces and their 68 landmarks with the installed detector; print JSON, optionally draw them."""
+    from gankit_core.data.folders import UnreadableImage, read_image
+    from gankit_core.data.landmarks import annotate, region_boxes
+    from gankit_core.images import save_png
+    from gankit_core.landmarking import detect_faces
+
+    for path in images:
+        if not path.is_file():
+            raise DataError(f"image not found: {path}")
+        try:
+            image, _ = read_image(path)
+        except UnreadableImage as error:
+            raise DataError(f"cannot read image {path}: {error}") from None
+        faces = detect_faces(image, all_faces=all_faces, detector=detector, where=str(path))
+        for face in faces:
+            click.echo(json.dumps({"image": str(path), "box": face.box, "score": round(face.score, 3),
+                                   "points": face.points.round(1).tolist()}))
+        if output is not None:
+            import numpy as np
+
+            drawn = image[None]
+            for face in faces:
+                boxes = region_boxes(face.points[None], max(image.shape[:2]))
+                drawn = annotate(drawn, face.points[None], boxes)
+            target = output if output.suffix.lower() == ".png" and len(images) == 1 else output / f"{path.stem}-landmarks.png"
+            save_png(np.ascontiguousarray(drawn[0]), target)
+            click.echo(f"wrote {target}", err=True)
