@@ -146,3 +146,50 @@ def load_checkpoint(path: str | Path, model: str | None = None, device: str = "c
 def sample(checkpoint: str | Path, n: int = 64, seed: int = 0, device: str = "cpu"):
     """Images in [-1, 1] (N x 3 x H x W) from a checkpoint."""
     return load_checkpoint(checkpoint, device=device).sample(n, seed)
+
+
+def generate(loaded: LoadedModel, count: int, seed: int = 0, batch_size: int = 64, data: str | None = None):
+    """``count`` samples from a loaded model as uint8 images, in batches."""
+    import torch
+
+    from gankit_core.images import to_uint8
+
+    chunks = []
+    for index, start in enumerate(range(0, count, batch_size)):
+        chunks.append(to_uint8(loaded.sample(min(batch_size, count - start), seed=seed + index, data=data)))
+    return torch.cat(chunks)
+
+
+def evaluate(checkpoint: str | Path, metrics: list[str] | None = None, count: int = 1000, data: str | None = None,
+             seed: int = 0, device: str = "cpu", inception: str | None = None) -> dict[str, float]:
+    """Evaluate a checkpoint: FID/KID of its samples against real data, and any metrics the model defines."""
+    from gankit_core.errors import GankitError
+
+    loaded = load_checkpoint(checkpoint, device=device)
+    model = loaded.model
+    metrics = metrics or list(getattr(model, "default_metrics", ("fid", "kid")))
+    own = set(getattr(model, "own_metrics", ()))
+    unknown = [m for m in metrics if m not in {"fid", "kid"} | own]
+    if unknown:
+        raise GankitError(f"model '{model.name}' cannot be evaluated with {', '.join(unknown)}; "
+                          f"it offers {', '.join(sorted({'fid', 'kid'} | own))}")
+    results: dict[str, float] = {}
+    if own & set(metrics):
+        results.update(model.evaluate(loaded, count=count, seed=seed, data=data))
+    if {"fid", "kid"} & set(metrics):
+        from gankit_core.metrics.fid import cached_stats, feature_stats, frechet_distance, kernel_inception_distance
+        from gankit_core.metrics.fid import load_images
+        from gankit_core.metrics.inception import InceptionFeatures
+
+        extractor = InceptionFeatures(inception, device=device)
+        spec = data or model.config.data
+        size = model.config.image_size
+        real = load_images(spec, size, limit=count, seed=seed)
+        fake_features = extractor(generate(loaded, min(count, len(real)) if "kid" in metrics else count, seed=seed,
+                                           data=data))
+        if "fid" in metrics:
+            reference = cached_stats(f"{spec}|{size}|{len(real)}|{seed}", lambda: real, extractor)
+            results["fid"] = frechet_distance(reference, feature_stats(fake_features))
+        if "kid" in metrics:
+            results["kid"], results["kid_std"] = kernel_inception_distance(extractor(real), fake_features)
+    return results

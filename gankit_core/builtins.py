@@ -29,3 +29,19 @@ def register_datasets(register):
              summary="CelebA images with the 5-point landmark file; eye/mouth boxes: celeba:PATH")
     register("expression", "gankit_core.data.folders:expression_pairs",
              summary="Paired expression sets (RaFD, CK+ layouts) with 68 landmarks: expression:PATH")
+
+
+@hookimpl
+def register_metrics(register):
+    register("fid", "gankit_core.metrics.fid:frechet_distance",
+             summary="Fréchet Inception Distance with an offline Inception-v3", paper="Heusel et al. 2017; paper 002 Eq. 3")
+    register("kid", "gankit_core.metrics.fid:kernel_inception_distance",
+             summary="Kernel Inception Distance (unbiased cubic-kernel MMD)", paper="Bińkowski et al. 2018")
+    register("inception-score", "gankit_core.metrics.fid:inception_score",
+             summary="Inception Score, given a classifier with logits", paper="Salimans et al. 2016; paper 002 Eq. 2")
+    register("ssim", "gankit_core.metrics.image_quality:ssim",
+             summary="Structural similarity (Gaussian 11x11, as scikit-image)", paper="Wang et al. 2004; paper 003")
+    register("psnr", "gankit_core.metrics.image_quality:psnr",
+             summary="Peak signal-to-noise ratio in dB", paper="paper 003")
+    register("meqfi", "gankit_core.metrics.meqfi:score_ratings",
+             summary="MEQFI human-rating score from rating sheets", paper="paper 002 Eq. 4")

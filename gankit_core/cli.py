@@ -324,9 +324,10 @@ def bench_command(model_name: str, steps: int, warmup: int, as_json: bool, **opt
 
 def _add_builtin_command_modules() -> None:
     from gankit_core.cli_data import data_group, landmarks_command
+    from gankit_core.cli_metrics import eval_command, fid_command, meqfi_group
 
-    cli.add_command(data_group)
-    cli.add_command(landmarks_command)
+    for command in (data_group, landmarks_command, eval_command, fid_command, meqfi_group):
+        cli.add_command(command)
 
 
 _add_builtin_command_modules()
