@@ -39,7 +39,10 @@ def main() -> None:
     size = args.image_size or model.config.image_size
     import torch
 
-    reference_ms = median_ms(reference.make_reference_step(batch, size), torch.device("cpu"), args.steps, args.warmup)
+    reference_step = reference.make_reference_step(batch, size)
+    cycle = model.config.n_critic  # time whole cycles, as gankit bench does
+    reference_ms = median_ms(lambda: [reference_step() for _ in range(cycle)], torch.device("cpu"), args.steps,
+                             args.warmup) / cycle
     rows = [{"step": "reference (fp32, eager, NCHW)", "ms_per_step": round(reference_ms, 1), "ratio": 1.0}]
     for precision in args.precisions.split(","):
         model = api.create_model(args.model, **overrides, batch_size=batch, image_size=size)

@@ -19,7 +19,7 @@ from gankit_core.errors import GankitError
 def _console(stderr: bool = False):
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False)
+    return Console(stderr=stderr, highlight=False, emoji=False)
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -169,7 +169,8 @@ def plugin_new(name: str, directory: Path) -> None:
 
 # ------------------------------------------------------------------------------------------ training
 def _settings_from_options(options: dict[str, Any]) -> dict[str, Any]:
-    names = ("steps", "epochs", "device", "precision", "seed", "sample_every", "checkpoint_every", "keep", "log_every")
+    names = ("steps", "epochs", "device", "precision", "seed", "sample_every", "checkpoint_every", "keep", "log_every",
+             "channels_last")
     values = {name: options[name] for name in names if options.get(name) is not None}
     if options.get("compile"):
         values["compile"] = True
@@ -188,6 +189,8 @@ def training_options(function):
         click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), help="Default: auto."),
         click.option("--device", help="auto, cpu, cuda or cuda:N (default: auto)."),
         click.option("--compile", is_flag=True, help="torch.compile the networks."),
+        click.option("--channels-last", type=click.Choice(["auto", "on", "off"]),
+                     help="NHWC memory format (default auto: where it pays)."),
         click.option("--data", help="Dataset spec: synthetic-faces[:style=cartoon], folder:PATH, ..."),
         click.option("--strict", is_flag=True, help="An unreadable image is an error, not a skipped warning."),
         click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",

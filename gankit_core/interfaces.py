@@ -122,6 +122,7 @@ class Model(ABC):
     Config: ClassVar[type[ModelConfig]] = ModelConfig
     sample_network: ClassVar[str] = "generator"  # the network that is EMA'd and used for sampling
     batch_fields: ClassVar[tuple[str, ...]] = ("image",)  # what the model needs from a dataset
+    channels_last_on_cpu: ClassVar[bool] = True  # whether NHWC pays on CPUs (measure with gankit bench)
 
     def __init__(self, config: ModelConfig | None = None, **overrides: Any) -> None:
         from gankit_core.config import resolve_config

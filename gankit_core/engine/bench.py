@@ -22,7 +22,7 @@ class BenchResult:
     batch_size: int
     image_size: int
     steps: int
-    ms_per_step: float  # median
+    ms_per_step: float  # median over n_critic cycles, per step
     images_per_s: float
     data_ms: float  # median time to fetch and normalise one batch, not in ms_per_step
     gflop_per_step: float
@@ -52,13 +52,26 @@ def median_ms(run, device: torch.device, steps: int, warmup: int) -> float:
 
 
 def count_step_flops(run) -> int:
-    """FLOPs of one call of ``run`` (forward and backward), by torch.utils.flop_counter."""
-    from torch.utils.flop_counter import FlopCounterMode
+    """FLOPs of one call of ``run`` (forward and backward), counted with torch.utils.flop_counter's
+    per-op formulas. FlopCounterMode itself is not used: its module tracker installs autograd hooks
+    that ``autograd.grad`` (the gradient penalty's double backward) refuses."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils.flop_counter import flop_registry
 
-    counter = FlopCounterMode(display=False)
-    with counter:
+    class Counter(TorchDispatchMode):
+        total = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            out = func(*args, **kwargs)
+            formula = flop_registry.get(func._overloadpacket)
+            if formula is not None:
+                Counter.total += formula(*args, **kwargs, out_val=out)
+            return out
+
+    with Counter():
         run()
-    return counter.get_total_flops()
+    return Counter.total
 
 
 def benchmark(model: Model, settings: TrainSettings, steps: int = 10, warmup: int = 3) -> BenchResult:
@@ -72,7 +85,10 @@ def benchmark(model: Model, settings: TrainSettings, steps: int = 10, warmup: in
         trainer.train_on(batch)
         trainer.step += 1  # so n_critic schedules the generator's turns as in training
 
-    ms = median_ms(step, trainer.device, steps, warmup)
+    # Time whole n_critic cycles: with the generator trained every k-th step, a median over single
+    # steps would report a discriminator-only step.
+    cycle = model.config.n_critic
+    ms = median_ms(lambda: [step() for _ in range(cycle)], trainer.device, steps, warmup) / cycle
     flops = count_step_flops(step) if not settings.compile else count_step_flops_eager(trainer, batch)
     size = model.config.batch_size
     return BenchResult(

@@ -41,7 +41,7 @@ class TrainSettings:
     device: str = "auto"
     precision: str = "auto"
     compile: bool = False
-    channels_last: bool = True
+    channels_last: str = "auto"  # "auto": on CUDA, and on CPU where the model says it pays; "on"; "off"
     seed: int = 0
     sample_every: int = 500
     checkpoint_every: int = 1000
@@ -54,6 +54,8 @@ class TrainSettings:
     strict_data: bool = False  # an unreadable image is an error instead of a skipped warning
 
     def validate(self) -> None:
+        if self.channels_last not in ("auto", "on", "off"):
+            raise ConfigError(f"channels_last must be auto, on or off, not {self.channels_last!r}")
         for name in ("sample_every", "checkpoint_every", "log_every", "nan_patience", "num_samples"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name.replace('_', '-')} must be at least 1, not {getattr(self, name)}")
@@ -214,7 +216,12 @@ class Trainer:
         modules = self.model.build()
         if self.model.sample_network not in modules:
             raise TypeError(f"model '{self.model.name}' built no network named '{self.model.sample_network}'")
-        self.channels_last = settings.channels_last
+        if settings.channels_last == "auto":
+            # NHWC feeds tensor cores on GPUs; on CPUs it pays for activation-heavy convs (DCGAN) but not for
+            # weight-heavy nets on tiny maps (CREGAN's critic), so the model says which it is.
+            self.channels_last = self.device.type == "cuda" or self.model.channels_last_on_cpu
+        else:
+            self.channels_last = settings.channels_last == "on"
         for name, module in modules.items():
             if self.dist.enabled and self.device.type == "cuda":
                 module = nn.SyncBatchNorm.convert_sync_batchnorm(module)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
+from gankit_core.engine.helpers import frozen
 from gankit_core.interfaces import Model, ModelConfig, OptimizerSpec
 
 
@@ -28,18 +28,6 @@ class DCGANConfig(ModelConfig):
     loss: str = "bce"  # any registered loss: bce (non-saturating), lsgan, hinge, wgan
     generator: str = "dcgan"
     discriminator: str = "dcgan"
-
-
-@contextlib.contextmanager
-def frozen(module: nn.Module):
-    """No weight gradients for ``module`` inside the block (the generator's step needs only input grads)."""
-    flags = [p.requires_grad for p in module.parameters()]
-    module.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p, flag in zip(module.parameters(), flags, strict=True):
-            p.requires_grad_(flag)
 
 
 class DCGAN(Model):

@@ -1,0 +1,139 @@
+"""``gankit swap A B --checkpoint PATH``: A with B's eyes or mouth, and B with A's.
+
+Inputs are face crops at the model's size whose boxes are known (a ``labels.csv`` beside them, as
+``gankit data synth`` writes), or real photos: then the installed landmark detector finds the face
+and its eye/mouth boxes, the face is cropped and resized to the model's size, exchanged, and the
+exchanged region is pasted back into the original photo with a feathered edge.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+import numpy as np
+
+from gankit_core.errors import DataError, GankitError
+
+FACE_SPAN = 0.56  # how much of a synthetic crop the landmarks span: real faces are framed alike
+
+
+@dataclass
+class Face:
+    """A face ready for the model: the crop (size x size x 3) and where it came from."""
+
+    crop: np.ndarray
+    boxes: dict[str, np.ndarray]  # eye_box, mouth_box in crop pixels
+    photo: np.ndarray | None = None  # the original photo, when the crop was cut from one
+    origin: tuple[float, float, float] = (0.0, 0.0, 1.0)  # x, y and side of the crop in the photo
+
+
+def _labelled_boxes(path: Path, size: int) -> dict[str, np.ndarray] | None:
+    labels = path.parent / "labels.csv"
+    if not labels.is_file():
+        return None
+    with labels.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            if row.get("file") == path.name:
+                try:
+                    eye = [int(row[f"eye_{c}"]) for c in ("x0", "y0", "x1", "y1")]
+                    mouth = [int(row[f"mouth_{c}"]) for c in ("x0", "y0", "x1", "y1")]
+                except (KeyError, ValueError):
+                    raise DataError(f"{labels}: row for {path.name} has no valid eye/mouth boxes") from None
+                return {"eye_box": np.array(eye), "mouth_box": np.array(mouth)}
+    return None
+
+
+def prepare_face(path: Path, size: int) -> Face:
+    """A crop at the model's size with its boxes: from labels.csv for crops, the detector for photos."""
+    from PIL import Image
+
+    from gankit_core.data.folders import UnreadableImage, read_image
+    from gankit_core.data.landmarks import region_boxes
+    from gankit_core.landmarking import detect_faces
+
+    if not path.is_file():
+        raise DataError(f"image not found: {path}")
+    try:
+        photo, _ = read_image(path)
+    except UnreadableImage as error:
+        raise DataError(f"cannot read image {path}: {error}") from None
+    if photo.shape[0] == photo.shape[1] == size:
+        boxes = _labelled_boxes(path, size)
+        if boxes is not None:
+            return Face(photo, boxes)
+    points = detect_faces(photo, where=str(path))[0].points
+    low, high = points.min(0), points.max(0)
+    side = float(max(high - low) / FACE_SPAN)
+    centre_x, centre_y = (low + high) / 2 - [0, 0.06 * side]  # a little headroom, as the synthetic crops have
+    x0, y0 = centre_x - side / 2, centre_y - side / 2
+    box = (int(round(x0)), int(round(y0)), int(round(x0 + side)), int(round(y0 + side)))
+    crop = Image.fromarray(photo).crop(box).resize((size, size), Image.Resampling.LANCZOS)  # pads outside with black
+    scale = size / (box[2] - box[0])
+    crop_points = (points - [box[0], box[1]]) * scale
+    boxes = {k: v[0] for k, v in region_boxes(crop_points[None], size).items()}
+    return Face(np.asarray(crop), boxes, photo, (float(box[0]), float(box[1]), float(box[2] - box[0])))
+
+
+def paste_back(face: Face, generated: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Put the exchanged region of a generated crop back into the photo, feathered at the edge."""
+    from PIL import Image, ImageFilter
+
+    if face.photo is None:
+        return generated
+    x, y, side = face.origin
+    side_px = int(round(side))
+    size = generated.shape[0]
+    feather = Image.fromarray((mask * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(radius=max(1, size // 64)))
+    big = np.asarray(Image.fromarray(generated).resize((side_px, side_px), Image.Resampling.LANCZOS)).astype(float)
+    alpha = np.asarray(feather.resize((side_px, side_px), Image.Resampling.BILINEAR)).astype(float)[..., None] / 255
+    photo = face.photo.astype(float).copy()
+    x0, y0 = int(round(x)), int(round(y))
+    px0, py0 = max(0, x0), max(0, y0)
+    px1, py1 = min(photo.shape[1], x0 + side_px), min(photo.shape[0], y0 + side_px)
+    region = (slice(py0 - y0, py1 - y0), slice(px0 - x0, px1 - x0))
+    photo[py0:py1, px0:px1] = alpha[region] * big[region] + (1 - alpha[region]) * photo[py0:py1, px0:px1]
+    return np.clip(photo + 0.5, 0, 255).astype(np.uint8)
+
+
+@click.command("swap")
+@click.argument("image_a", type=click.Path(path_type=Path))
+@click.argument("image_b", type=click.Path(path_type=Path))
+@click.option("--checkpoint", required=True, type=click.Path(path_type=Path), help="cregan checkpoint or run directory.")
+@click.option("--region", type=click.Choice(["eyes", "mouth"]), default="mouth", show_default=True)
+@click.option("-o", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("swapped"),
+              show_default=True)
+@click.option("--device", default="cpu", show_default=True)
+def swap_command(image_a: Path, image_b: Path, checkpoint: Path, region: str, out_dir: Path, device: str) -> None:
+    """Write A with B's region and B with A's (cregan)."""
+    import torch
+
+    from gankit_core import api
+    from gankit_core.images import save_png, to_uint8, to_unit
+
+    loaded = api.load_checkpoint(checkpoint, device=device)
+    if not hasattr(loaded.model, "swap"):
+        raise GankitError(f"{checkpoint} is a '{loaded.model.name}' checkpoint; gankit swap needs a cregan one")
+    size = loaded.model.config.image_size
+    face_a, face_b = prepare_face(image_a, size), prepare_face(image_b, size)
+    field = "eye_box" if region == "eyes" else "mouth_box"
+
+    def tensor(face: Face) -> torch.Tensor:
+        return to_unit(torch.from_numpy(face.crop).permute(2, 0, 1)[None].contiguous()).to(loaded.device)
+
+    with torch.no_grad():
+        out_a, out_b, mask = loaded.model.swap(
+            loaded.nets, tensor(face_a), tensor(face_b),
+            torch.as_tensor(face_a.boxes[field][None]), torch.as_tensor(face_b.boxes[field][None]))
+    mask_array = mask[0, 0].cpu().numpy()
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise GankitError(f"cannot create {out_dir}: {error.strerror}") from None
+    for face, output, mine, theirs in ((face_a, out_a, image_a, image_b), (face_b, out_b, image_b, image_a)):
+        crop = to_uint8(output.float())[0].permute(1, 2, 0).numpy()
+        target = out_dir / f"{mine.stem}-with-{theirs.stem}-{region}.png"
+        save_png(np.ascontiguousarray(paste_back(face, crop, mask_array)), target)
+        click.echo(f"wrote {target}")

@@ -1,0 +1,125 @@
+"""CREGAN: Eq. 1 and its inverse, Algorithm 1's training, `gankit swap`, evaluation against ground truth."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from gankit_core import api
+from gankit_core.testing import check_model_contract
+from gankit_cregan.model import exchange, exchange_masks
+
+TINY = {"image_size": 64, "g_width": 4, "d_width": 4, "batch_size": 4}
+
+
+def gankit(*args):
+    return subprocess.run([sys.executable, "-m", "gankit_core", *args], capture_output=True, text=True)
+
+
+def test_defaults_are_section_iv_b():
+    c = api.create_model("cregan").config
+    assert (c.lr, c.beta1, c.beta2, c.lr_schedule, c.batch_size, c.n_critic) == (0.001, 0.5, 0.9, "step:100:0.9", 16, 3)
+    assert (c.gamma, c.k) == (0.9, 1.0) and api.create_model("cregan").default_steps == 1000
+
+
+def test_exchange_and_its_inverse():
+    a, b = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
+    mask, union = exchange_masks(torch.tensor([[2, 2, 6, 6], [0, 0, 4, 4]]), torch.tensor([[4, 4, 8, 8], [8, 8, 12, 12]]), 16)
+    assert mask[0, 0, 2:8, 2:8].sum() == 4 * 4 * 2 - 4  # the union of two overlapping boxes
+    assert union.tolist() == [[2, 2, 8, 8], [0, 0, 12, 12]]
+    a_with_b, b_with_a = exchange(a, b, mask)
+    inside = mask.bool().expand_as(a)
+    assert torch.equal(a_with_b[inside], b[inside]) and torch.equal(a_with_b[~inside], a[~inside])
+    assert torch.equal(b_with_a[inside], a[inside])
+    back_a, back_b = exchange(a_with_b, b_with_a, mask)  # Eq. 2 on a perfect generator: the originals
+    assert torch.equal(back_a, a) and torch.equal(back_b, b)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_short_training_run_has_finite_losses(tmp_path, precision):
+    result = check_model_contract("cregan", tmp_path, steps=3, precision=precision, **TINY)
+    rows = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert "loss_rec" in rows[2] and "loss_rec" not in rows[0]  # G trains on every third iteration (trainG)
+    assert all(np.isfinite(row["loss_d"]) and row["gp"] >= 0 for row in rows)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cregan")
+    result = check_model_contract("cregan", out, steps=3, **TINY)
+    return result.checkpoint
+
+
+def test_swap_on_synthetic_crops(tmp_path, checkpoint):
+    made = gankit("data", "synth", "--n", "2", "--size", "64", "--out", str(tmp_path / "faces"))
+    assert made.returncode == 0, made.stderr
+    a, b = tmp_path / "faces" / "face-00000.png", tmp_path / "faces" / "face-00001.png"
+    swapped = gankit("swap", str(a), str(b), "--checkpoint", str(checkpoint), "--region", "eyes", "-o", str(tmp_path / "out"))
+    assert swapped.returncode == 0, swapped.stderr
+    from PIL import Image
+
+    for name in ("face-00000-with-face-00001-eyes.png", "face-00001-with-face-00000-eyes.png"):
+        assert Image.open(tmp_path / "out" / name).size == (64, 64)
+
+
+def test_swap_errors_are_one_line(tmp_path, checkpoint):
+    blank = tmp_path / "blank.png"
+    from PIL import Image
+
+    Image.new("RGB", (200, 200), (128, 128, 128)).save(blank)
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    cases = [
+        ((str(tmp_path / "missing.png"), str(blank)), "image not found"),
+        ((str(tmp_path / "broken.png"), str(blank)), "cannot read image"),
+        ((str(blank), str(blank)), "no face found in"),
+    ]
+    for (first, second), message in cases:
+        result = gankit("swap", first, second, "--checkpoint", str(checkpoint), "-o", str(tmp_path / "out"))
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+        assert result.stderr.count("\n") == 1 and message in result.stderr
+
+
+def test_swap_on_real_photos_through_the_detector(tmp_path, checkpoint):
+    skimage_data = pytest.importorskip("skimage.data")
+    from PIL import Image
+
+    photo = skimage_data.astronaut()
+    Image.fromarray(photo).save(tmp_path / "a.png")
+    Image.fromarray(np.ascontiguousarray(photo[:, ::-1])).save(tmp_path / "b.png")  # mirrored: another "face"
+    result = gankit("swap", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "--checkpoint", str(checkpoint),
+                    "-o", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    out = np.asarray(Image.open(tmp_path / "out" / "a-with-b-mouth.png"))
+    assert out.shape == photo.shape  # pasted back into the full photo
+    changed = np.abs(out.astype(int) - photo.astype(int)).sum(-1) > 0
+    ys, xs = np.nonzero(changed)
+    from gankit_core.landmarking import detect_faces
+
+    mouth = detect_faces(photo)[0].points[48:68].mean(0)
+    assert changed.mean() < 0.1  # the rest of the photo is untouched
+    assert abs(ys.mean() - mouth[1]) < 25 and abs(xs.mean() - mouth[0]) < 25  # the change is around her mouth
+
+
+def test_evaluation_against_the_true_exchange(checkpoint):
+    scores = api.evaluate(checkpoint, ["exchange"], count=4)
+    for region in ("eyes", "mouth"):
+        for method in ("gan", "paste"):
+            assert f"{region}/{method}_psnr" in scores and f"{region}/{method}_ssim" in scores
+        assert scores[f"{region}/paste_psnr_outside"] == float("inf")  # pasting leaves the rest untouched
+        assert scores[f"{region}/paste_psnr"] > 15  # and the paste is already close to the truth
+    bad = gankit("eval", "cregan", "--checkpoint", str(checkpoint), "--metric", "exchange", "-n", "2",
+                 "--data", "folder:/tmp")
+    assert bad.returncode == 1 and "needs synthetic faces" in bad.stderr
+
+
+@pytest.mark.slow
+def test_a_longer_run_beats_the_naive_paste_outside_the_region(tmp_path):
+    result = api.train(api.create_model("cregan", image_size=64, g_width=32, d_width=32, batch_size=8),
+                       steps=600, out=tmp_path, progress=False)
+    scores = api.evaluate(result.checkpoint, ["exchange"], count=64)
+    assert scores["mouth/gan_psnr_outside"] > 25

@@ -1,0 +1,54 @@
+"""CREGAN's generator (paper 000, Table I): image -> image of the same size.
+
+Table I leaves the paddings open; these keep every stage's size exact for any input divisible by 4:
+7x7 conv pad 3; 4x4 stride-2 convs pad 1 (halve); 3x3 convs pad 1; a dilated 3x3 with dilation r
+pad r; the 3x3 stride-2 transposed conv pad 1 with output_padding 1 (doubles exactly); the 4x4
+stride-2 transposed conv pad 1 (doubles); and the final 4x4 stride-1 conv, whose even kernel needs
+an asymmetric pad, is preceded by a zero pad of 1 left/top and 2 right/bottom. Convolutions followed
+by instance norm have no bias (the norm removes it); the last conv has one.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from gankit_core.errors import ConfigError
+from gankit_core.interfaces import Generator
+
+DILATIONS = (2, 4, 8, 16)
+
+
+def conv_block(conv: nn.Module, channels: int, slope: float) -> list[nn.Module]:
+    """conv -> instance norm -> LeakyReLU, as after every op of Tables I and II."""
+    return [conv, nn.InstanceNorm2d(channels), nn.LeakyReLU(slope, inplace=True)]
+
+
+class DilatedGenerator(Generator):
+    """CREGAN's dilated-convolution generator (paper 000, Table I); ``width`` is Table I's 64."""
+
+    def __init__(self, width: int = 64, image_size: int = 128, slope: float = 0.2, channels: int = 3) -> None:
+        super().__init__()
+        if image_size % 4 or not 32 <= image_size <= 512:
+            raise ConfigError(f"the dilated generator needs an image size divisible by 4 in 32..512, not {image_size}")
+        self.image_size, self.channels = image_size, channels
+        w1, w2, w4 = width, width * 2, width * 4
+        layers: list[nn.Module] = []
+        layers += conv_block(nn.Conv2d(channels, w1, 7, 1, 3, bias=False), w1, slope)
+        layers += conv_block(nn.Conv2d(w1, w2, 4, 2, 1, bias=False), w2, slope)
+        layers += conv_block(nn.Conv2d(w2, w4, 4, 2, 1, bias=False), w4, slope)
+        layers += conv_block(nn.Conv2d(w4, w4, 3, 1, 1, bias=False), w4, slope)
+        for dilation in DILATIONS:
+            layers += conv_block(nn.Conv2d(w4, w4, 3, 1, dilation, dilation=dilation, bias=False), w4, slope)
+        for _ in range(2):
+            layers += conv_block(nn.Conv2d(w4, w4, 3, 1, 1, bias=False), w4, slope)
+        layers += conv_block(nn.ConvTranspose2d(w4, w2, 3, 2, 1, output_padding=1, bias=False), w2, slope)
+        layers += conv_block(nn.ConvTranspose2d(w2, w1, 4, 2, 1, bias=False), w1, slope)
+        layers += [nn.ZeroPad2d((1, 2, 1, 2)), nn.Conv2d(w1, channels, 4, 1, 0), nn.Tanh()]
+        self.main = nn.Sequential(*layers)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.main(image)
+
+    def example_inputs(self) -> tuple[torch.Tensor, ...]:
+        return (torch.zeros(2, self.channels, self.image_size, self.image_size),)
