@@ -6,11 +6,11 @@ and an eye phase, the generator every third iteration)."""
 from __future__ import annotations
 
 import torch
+from gankit_cregan.model import BOX_FIELDS, exchange, exchange_masks
+from gankit_globallocal.mask import local_mask
 
 from gankit_core import api
 from gankit_core.data import open_dataset
-from gankit_cregan.model import BOX_FIELDS, exchange, exchange_masks
-from gankit_globallocal.mask import local_mask
 
 
 def make_reference_step(batch_size: int, image_size: int = 128, width: int = 64):

@@ -177,8 +177,13 @@ def evaluate(checkpoint: str | Path, metrics: list[str] | None = None, count: in
     if own & set(metrics):
         results.update(model.evaluate(loaded, count=count, seed=seed, data=data))
     if {"fid", "kid"} & set(metrics):
-        from gankit_core.metrics.fid import cached_stats, feature_stats, frechet_distance, kernel_inception_distance
-        from gankit_core.metrics.fid import load_images
+        from gankit_core.metrics.fid import (
+            cached_stats,
+            feature_stats,
+            frechet_distance,
+            kernel_inception_distance,
+            load_images,
+        )
         from gankit_core.metrics.inception import InceptionFeatures
 
         extractor = InceptionFeatures(inception, device=device)

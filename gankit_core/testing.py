@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from gankit_core.plugins import PluginSet, get_plugins, load_plugins, set_plugins
+from gankit_core.plugins import PluginSet, load_plugins, set_plugins
 from gankit_core.registry import PluginRef
 
 TINY_DATA = "synthetic-faces:n=32,identities=16"

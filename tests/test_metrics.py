@@ -12,8 +12,13 @@ import torch
 from PIL import Image
 
 from gankit_core.errors import GankitError
-from gankit_core.metrics.fid import FeatureStats, feature_stats, frechet_distance, inception_score
-from gankit_core.metrics.fid import kernel_inception_distance
+from gankit_core.metrics.fid import (
+    FeatureStats,
+    feature_stats,
+    frechet_distance,
+    inception_score,
+    kernel_inception_distance,
+)
 from gankit_core.metrics.image_quality import psnr, ssim
 from gankit_core.metrics.meqfi import score_ratings, write_sheet
 

@@ -11,14 +11,9 @@ with another identity's eyes or mouth can be rendered: ground truth no photo set
 
 from __future__ import annotations
 
-import hashlib
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-
-from gankit_core.data.landmarks import region_boxes
 
 EXPRESSIONS = ("neutral", "happiness", "sadness", "surprise", "fear", "disgust", "anger")
 STYLES = ("photo", "cartoon")

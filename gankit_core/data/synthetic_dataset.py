@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from pathlib import Path
@@ -77,10 +78,8 @@ def load_or_render(seed: int, count: int, size: int, style: str, identities: int
 
         from gankit_core.engine.checkpoint import write_atomic
 
-        try:
+        with contextlib.suppress(OSError):  # a read-only home still trains, rendering each time
             write_atomic(path, save({k: np.ascontiguousarray(v) for k, v in arrays.items()}))
-        except OSError:
-            pass  # a read-only home still trains, rendering each time
     return arrays
 
 

@@ -425,6 +425,9 @@ class Trainer:
             (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise ConfigError(f"cannot create run directory {run_dir}: {error.strerror}") from None
+        if self.resume_from is None and any((run_dir / "checkpoints").glob("*.safetensors")):
+            raise ConfigError(f"{run_dir} already holds a run; continue it with 'gankit resume {run_dir}' "
+                              "or choose another --out")
         self.run_dir = run_dir
         if self.resume_from is None or not (run_dir / "config.toml").exists():
             import tomli_w

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,11 +96,9 @@ def cached_stats(key: str, images_fn, extractor) -> FeatureStats:
         except Exception:
             path.unlink(missing_ok=True)
     stats = feature_stats(extractor(images_fn()))
-    try:
+    with contextlib.suppress(OSError):  # a read-only cache folder only costs recomputing next time
         write_atomic(path, save({"mean": stats.mean, "covariance": stats.covariance,
                                  "count": np.array([stats.count])}))
-    except OSError:
-        pass
     return stats
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from gankit_dcgan.model import DCGAN, DCGANConfig
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from gankit_core.interfaces import Discriminator
-from gankit_dcgan.model import DCGAN, DCGANConfig
 
 
 class SpectralNormDiscriminator(Discriminator):

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from gankit_core.errors import ConfigError
 from gankit_core.engine.helpers import frozen
+from gankit_core.errors import ConfigError
 from gankit_core.interfaces import Model, ModelConfig, OptimizerSpec
 
 REGIONS = ("mouth", "eyes")  # Algorithm 1's order within an iteration

@@ -9,10 +9,10 @@ import sys
 import numpy as np
 import pytest
 import torch
+from gankit_cregan.model import exchange, exchange_masks
 
 from gankit_core import api
 from gankit_core.testing import check_model_contract
-from gankit_cregan.model import exchange, exchange_masks
 
 TINY = {"image_size": 64, "g_width": 4, "d_width": 4, "batch_size": 4}
 

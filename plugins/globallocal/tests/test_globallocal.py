@@ -6,9 +6,9 @@ import sys
 
 import pytest
 import torch
+from gankit_globallocal.mask import box_distance, local_mask
 
 from gankit_core import api
-from gankit_globallocal.mask import box_distance, local_mask
 
 
 def test_mask_values_at_and_around_a_box():
