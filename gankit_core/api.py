@@ -88,9 +88,9 @@ def resume(run_dir: str | Path, steps: int | None = None, **overrides: Any):
     document = read_run(run_dir)
     model = create_model(document["model"], model_config(document["model"], document.get("config", {})))
     values = {**document.get("train", {}), **overrides}
-    if steps is not None:
+    if steps is not None:  # an explicit total replaces the run's own steps or epochs
         values["steps"] = steps
-    values.pop("epochs", None) if steps is not None else None
+        values.pop("epochs", None)
     trainer = Trainer(model, train_settings(values), run_dir=run_dir, resume_from=resolve_latest(run_dir))
     return trainer.fit()
 

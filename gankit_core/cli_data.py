@@ -94,18 +94,13 @@ def show_command(spec: str, count: int, output: Path, size: int, with_landmarks:
 @click.option("--detector", help="Landmark detector name (default: the installed one).")
 def landmarks_command(images: tuple[Path, ...], output: Path | None, all_faces: bool, detector: str | None) -> None:
     """Find faces and their 68 landmarks with the installed detector; print JSON, optionally draw them."""
-    from gankit_core.data.folders import UnreadableImage, read_image
+    from gankit_core.data.folders import read_user_image
     from gankit_core.data.landmarks import annotate, region_boxes
     from gankit_core.images import save_png
     from gankit_core.landmarking import detect_faces
 
     for path in images:
-        if not path.is_file():
-            raise DataError(f"image not found: {path}")
-        try:
-            image, _ = read_image(path)
-        except UnreadableImage as error:
-            raise DataError(f"cannot read image {path}: {error}") from None
+        image = read_user_image(path)
         faces = detect_faces(image, all_faces=all_faces, detector=detector, where=str(path))
         for face in faces:
             click.echo(json.dumps({"image": str(path), "box": face.box, "score": round(face.score, 3),

@@ -66,6 +66,16 @@ def read_image(path: Path, size: int | None = None) -> tuple[np.ndarray, Placeme
     return np.asarray(image), Placement(float(left), float(top), size / side)
 
 
+def read_user_image(path: Path) -> np.ndarray:
+    """An image file the user named, as RGB uint8; a missing or unreadable file is a one-line DataError."""
+    if not path.is_file():
+        raise DataError(f"image not found: {path}")
+    try:
+        return read_image(path)[0]
+    except UnreadableImage as error:
+        raise DataError(f"cannot read image {path}: {error}") from None
+
+
 def list_images(folder: Path, what: str = "folder") -> list[Path]:
     """Image files under ``folder`` (recursive, sorted); a missing or empty folder is a DataError."""
     if not folder.exists():

@@ -50,16 +50,11 @@ def prepare_face(path: Path, size: int) -> Face:
     """A crop at the model's size with its boxes: from labels.csv for crops, the detector for photos."""
     from PIL import Image
 
-    from gankit_core.data.folders import UnreadableImage, read_image
+    from gankit_core.data.folders import read_user_image
     from gankit_core.data.landmarks import region_boxes
     from gankit_core.landmarking import detect_faces
 
-    if not path.is_file():
-        raise DataError(f"image not found: {path}")
-    try:
-        photo, _ = read_image(path)
-    except UnreadableImage as error:
-        raise DataError(f"cannot read image {path}: {error}") from None
+    photo = read_user_image(path)
     if photo.shape[0] == photo.shape[1] == size:
         boxes = _labelled_boxes(path, size)
         if boxes is not None:
