@@ -37,16 +37,8 @@ def create_component(kind: str, name: str, **kwargs: Any):
     return get_entry(kind, name).load()(**kwargs)
 
 
-def model_config(name: str, values: dict[str, Any]):
-    """Resolve a model's config from a dict of overrides (unknown keys and bad values are ConfigErrors)."""
-    from gankit_core.config import resolve_config
-
-    model_class = get_entry("model", name).load()
-    base = dataclasses.asdict(model_class.Config())
-    return resolve_config(model_class.Config, {**base, **values}, owner=name)
-
-
 def train_settings(values: dict[str, Any]):
+    """Engine settings from a dict of overrides, checked like a model config."""
     from gankit_core.config import resolve_config
     from gankit_core.engine import TrainSettings
 
@@ -86,7 +78,7 @@ def resume(run_dir: str | Path, steps: int | None = None, **overrides: Any):
 
     run_dir = Path(run_dir)
     document = read_run(run_dir)
-    model = create_model(document["model"], model_config(document["model"], document.get("config", {})))
+    model = create_model(document["model"], **document.get("config", {}))
     values = {**document.get("train", {}), **overrides}
     if steps is not None:  # an explicit total replaces the run's own steps or epochs
         values["steps"] = steps
@@ -133,7 +125,7 @@ def load_checkpoint(path: str | Path, model: str | None = None, device: str = "c
     checkpoint = ckpt.read(path)
     if model is not None and checkpoint.model != model:
         raise CheckpointError(f"{checkpoint.path}: checkpoint is from model '{checkpoint.model}', not '{model}'")
-    instance = create_model(checkpoint.model, model_config(checkpoint.model, checkpoint.meta("config", {})))
+    instance = create_model(checkpoint.model, **checkpoint.meta("config", {}))
     modules = instance.build()
     target = choose_device(device)
     for name, module in modules.items():

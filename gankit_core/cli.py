@@ -252,7 +252,7 @@ def run_command(model_name: str, resume_dir: Path | None, **options: Any) -> Non
 
         if options.get("steps") is not None and options.get("epochs") is not None:
             raise GankitError("give --steps or --epochs, not both")
-        model = api.create_model(model_name, api.model_config(model_name, config))
+        model = api.create_model(model_name, **config)
         result = Trainer(model, api.train_settings(train), run_dir=options.get("out")).fit()
     _report_result(result)
 
@@ -312,7 +312,7 @@ def bench_command(model_name: str, steps: int, warmup: int, as_json: bool, **opt
     if steps < 1 or warmup < 0:
         raise GankitError("--steps must be >= 1 and --warmup >= 0")
     config, train = _model_overrides(options)
-    model = api.create_model(model_name, api.model_config(model_name, config))
+    model = api.create_model(model_name, **config)
     result = benchmark(model, api.train_settings({**train, "progress": False}), steps=steps, warmup=warmup)
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))

@@ -92,7 +92,7 @@ def check_model_contract(name: str, tmp_path: Path, steps: int = 2, precision: s
     assert name in [row["name"] for row in json.loads(listed.output)], f"model '{name}' is not in 'gankit list'"
 
     values = {"batch_size": 4, "data": TINY_DATA, **overrides}
-    model = api.create_model(name, api.model_config(name, values))
+    model = api.create_model(name, **values)
     settings = api.train_settings({"steps": steps, "device": "cpu", "precision": precision, "progress": False,
                                    "log_every": 1, "sample_every": steps, "checkpoint_every": steps,
                                    "num_samples": 4})

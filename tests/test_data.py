@@ -248,3 +248,35 @@ def test_unknown_dataset_and_option():
         open_dataset("synthetic-face", 64)
     with pytest.raises(DataError, match="unknown option 'stlye'; did you mean 'style'"):
         open_dataset("synthetic-faces:stlye=cartoon", 64)
+
+
+def test_expression_layout_with_a_landmark_file(tmp_path):
+    from gankit_core.data.synthetic import EXPRESSIONS, render_faces
+
+    rows = ["file," + ",".join(f"{a}{i}" for i in range(68) for a in "xy")]
+    for subject in (3, 4):
+        for expression in ("neutral", "happiness", "anger"):
+            images, points = render_faces(0, [subject], [EXPRESSIONS.index(expression)], [1.0], 64)
+            path = tmp_path / f"subject{subject}" / f"{expression}.png"
+            path.parent.mkdir(exist_ok=True)
+            Image.fromarray(images[0]).save(path)
+            rows.append(f"subject{subject}/{expression}.png," + ",".join(f"{v:.3f}" for v in points[0].reshape(-1)))
+    (tmp_path / "landmarks.csv").write_text("\n".join(rows) + "\n")
+    dataset = open_dataset(f"expression:{tmp_path}", 32)  # half size: points scale by 0.5
+    assert dataset.fields["image"].shape == (6, 3, 32, 32)
+    assert sorted(set(dataset.fields["identity"].tolist())) == [0, 1]
+    assert sorted(set(dataset.fields["expression"].tolist())) == [0, 1, 6]
+    first = render_faces(0, [3], [EXPRESSIONS.index("anger")], [1.0], 64)[1][0] / 2
+    index = [i for i in range(6) if dataset.fields["identity"][i] == 0 and dataset.fields["expression"][i] == 6][0]
+    assert np.allclose(dataset.fields["landmarks"][index].numpy(), first, atol=0.01)
+
+
+def test_a_photo_command_without_a_detector_names_the_plugin(tmp_path):
+    import os
+
+    Image.new("RGB", (64, 64)).save(tmp_path / "photo.png")
+    env = {**os.environ, "GANKIT_LOAD_PLUGINS": "dcgan"}  # every plugin but the detector
+    result = subprocess.run([sys.executable, "-m", "gankit_core", "landmarks", str(tmp_path / "photo.png")],
+                            capture_output=True, text=True, env=env)
+    assert result.returncode == 1 and "no landmark detector is installed" in result.stderr
+    assert "gankit-landmarks-dlib" in result.stderr and "Traceback" not in result.stderr

@@ -129,19 +129,48 @@ def _tensors(arrays: dict[str, np.ndarray]):
     return {key: torch.from_numpy(np.ascontiguousarray(value)) for key, value in arrays.items()}
 
 
+FOLDER_OPTIONS = {"strict": bool, "split": str, "landmarks": bool}
+
+
 def _folder_argument(argument: str | None, name: str) -> tuple[Path, dict]:
     if not argument:
         raise DataError(f"dataset '{name}' needs a folder: --data {name}:PATH")
     path, _, rest = argument.partition(",")
-    return Path(path).expanduser(), parse_options(rest or None, {"strict": bool, "split": str}, name)
+    return Path(path).expanduser(), parse_options(rest or None, FOLDER_OPTIONS, name)
 
 
 def image_folder(argument: str | None, image_size: int, seed: int = 0, strict: bool = False) -> Dataset:
-    """``folder:PATH``: every image under PATH (CelebA, LFW, a photo or cartoon set)."""
+    """``folder:PATH[,landmarks=true]``: every image under PATH (CelebA, LFW, a photo or cartoon set).
+
+    With ``landmarks=true`` the installed landmark detector finds each face's 68 points (on the full
+    image, then mapped through the crop) and its eye/mouth boxes, so region models such as cregan can
+    train on any photo folder; images with no face are skipped with a warning.
+    """
     folder, options = _folder_argument(argument, "folder")
     strict = strict or options.get("strict", False)
-    images, _, _ = decode_all(list_images(folder), image_size, strict, folder)
-    return Dataset(f"folder:{folder}", _tensors({"image": images}), {"root": str(folder)})
+    images, kept, placements = decode_all(list_images(folder), image_size, strict, folder)
+    if not options.get("landmarks", False):
+        return Dataset(f"folder:{folder}", _tensors({"image": images}), {"root": str(folder)})
+    from gankit_core.data.landmarks import region_boxes
+    from gankit_core.landmarking import detect_faces
+
+    points, found = [], []
+    for index, (path, placement) in enumerate(zip(kept, placements, strict=True)):
+        try:
+            face = detect_faces(read_image(path)[0], where=str(path))[0]
+        except DataError as error:
+            if "no face found" not in str(error) or strict:
+                raise
+            print(f"warning: skipping {path}: no face found", file=sys.stderr)
+            continue
+        points.append(placement.apply(face.points))
+        found.append(index)
+    if not found:
+        raise DataError(f"no face was found in any image of {folder}")
+    points_array = np.stack(points)
+    arrays = {"image": images[found], "landmarks": points_array.astype(np.float32),
+              **region_boxes(points_array, image_size)}
+    return Dataset(f"folder:{folder}", _tensors(arrays), {"root": str(folder), "landmarks": True})
 
 
 def unpaired_folder(argument: str | None, image_size: int, seed: int = 0, strict: bool = False) -> Dataset:

@@ -429,6 +429,7 @@ class Trainer:
             raise ConfigError(f"{run_dir} already holds a run; continue it with 'gankit resume {run_dir}' "
                               "or choose another --out")
         self.run_dir = run_dir
+        self._trim_metrics()
         if self.resume_from is None or not (run_dir / "config.toml").exists():
             import tomli_w
 
@@ -439,6 +440,17 @@ class Trainer:
                 "versions": _versions(),
             }
             ckpt.write_atomic(run_dir / "config.toml", tomli_w.dumps(document).encode())
+
+    def _trim_metrics(self) -> None:
+        """Keep only the metric rows up to the step training starts from: none for a fresh run, and none
+        logged after the checkpoint a resumed run continues from (a run killed between checkpoints)."""
+        from gankit_core.engine.report import read_metrics
+
+        path = self.run_dir / "metrics.jsonl"
+        if not path.exists():
+            return
+        kept = [row for row in read_metrics(path) if self.resume_from is not None and row.get("step", 0) <= self.step]
+        ckpt.write_atomic(path, "".join(json.dumps(row) + "\n" for row in kept).encode())
 
     def _log(self, row: dict[str, Any], writer) -> None:
         with (self.run_dir / "metrics.jsonl").open("a") as handle:

@@ -36,3 +36,18 @@ def test_no_face_is_a_clear_error():
     blank = np.full((200, 200, 3), 127, dtype=np.uint8)
     with pytest.raises(DataError, match="no face found in blank.png"):
         detect_faces(blank, where="blank.png")
+
+
+def test_photo_folder_with_landmarks_gives_region_boxes(tmp_path):
+    from PIL import Image
+
+    from gankit_core.data import open_dataset
+
+    Image.fromarray(skimage_data.astronaut()).save(tmp_path / "astronaut.png")
+    Image.new("RGB", (100, 100), (90, 90, 90)).save(tmp_path / "wall.png")  # no face: skipped
+    dataset = open_dataset(f"folder:{tmp_path},landmarks=true", 128)
+    assert dataset.fields["image"].shape == (1, 3, 128, 128)
+    points = dataset.fields["landmarks"][0].numpy()
+    assert points.shape == (68, 2) and (points >= 0).all() and (points < 128).all()
+    eye = dataset.fields["eye_box"][0].tolist()
+    assert eye[2] - eye[0] == eye[3] - eye[1] and eye[0] <= points[36:48, 0].min()
