@@ -226,3 +226,12 @@ def test_data_parallel_matches_one_process(tmp_path):
     assert a.keys() == b.keys()
     for key in a:
         assert torch.allclose(a[key], b[key], atol=1e-5, rtol=1e-4), key
+
+
+def test_compiled_networks_train_and_checkpoint_plain_weights(tmp_path):
+    model = api.create_model("dcgan", **TINY_DCGAN)
+    result = Trainer(model, settings(steps=2, compile=True), run_dir=tmp_path).fit()
+    assert all(torch.isfinite(torch.tensor(v)) for v in result.metrics.values())
+    keys = load_file(result.checkpoint).keys()
+    assert not any("_orig_mod" in key for key in keys)  # the compiled wrapper never reaches the checkpoint
+    assert api.load_checkpoint(result.checkpoint).sample(2).shape == (2, 3, 32, 32)
