@@ -163,9 +163,13 @@ def load_plugins(
                         continue
                     info.hooks.append(hook_name)
                     if hook_name == COMMAND_HOOK:
-                        impl.function(register=staged_commands.append)
+                        register = staged_commands.append
                     else:
-                        impl.function(register=make_register(REGISTRY_HOOKS[hook_name], ref, staged.append))
+                        register = make_register(REGISTRY_HOOKS[hook_name], ref, staged.append)
+                    # Called one plugin at a time (so a failure is that plugin's alone), with only the
+                    # arguments the implementation names, as pluggy itself would.
+                    offered = {"register": register}
+                    impl.function(**{name: offered[name] for name in impl.argnames if name in offered})
             for entry in staged:
                 registry.add(entry)
         except Exception as error:
