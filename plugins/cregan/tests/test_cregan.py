@@ -123,3 +123,23 @@ def test_a_longer_run_beats_the_naive_paste_outside_the_region(tmp_path):
                        steps=600, out=tmp_path, progress=False)
     scores = api.evaluate(result.checkpoint, ["exchange"], count=64)
     assert scores["mouth/gan_psnr_outside"] > 25
+
+
+def test_trains_on_a_celeba_folder_with_its_landmark_file(tmp_path):
+    """Real-folder data: CelebA's layout, boxes from its 5 points (here drawn from synthetic faces)."""
+    from PIL import Image
+
+    from gankit_core.data.synthetic import render_faces
+
+    images, points = render_faces(0, list(range(8)), [0] * 8, [1.0] * 8, 96)
+    folder = tmp_path / "celeba" / "img_align_celeba"
+    folder.mkdir(parents=True)
+    lines = ["8", "lefteye_x lefteye_y righteye_x righteye_y nose_x nose_y leftmouth_x leftmouth_y rightmouth_x rightmouth_y"]
+    for index, (image, marks) in enumerate(zip(images, points, strict=True)):
+        name = f"{index:06d}.jpg"
+        Image.fromarray(image).save(folder / name)
+        five = [marks[36:42].mean(0), marks[42:48].mean(0), marks[30], marks[48], marks[54]]
+        lines.append(name + " " + " ".join(f"{v:.0f}" for point in five for v in point))
+    (tmp_path / "celeba" / "list_landmarks_align_celeba.txt").write_text("\n".join(lines) + "\n")
+    result = check_model_contract("cregan", tmp_path, steps=1, **{**TINY, "data": f"celeba:{tmp_path / 'celeba'}"})
+    assert result.step == 1
