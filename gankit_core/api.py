@@ -182,8 +182,7 @@ def evaluate(checkpoint: str | Path, metrics: list[str] | None = None, count: in
         spec = data or model.config.data
         size = model.config.image_size
         real = load_images(spec, size, limit=count, seed=seed)
-        fake_features = extractor(generate(loaded, min(count, len(real)) if "kid" in metrics else count, seed=seed,
-                                           data=data))
+        fake_features = extractor(generate(loaded, len(real), seed=seed, data=data))  # equal-sized sets
         if "fid" in metrics:
             reference = cached_stats(f"{spec}|{size}|{len(real)}|{seed}", lambda: real, extractor)
             results["fid"] = frechet_distance(reference, feature_stats(fake_features))
