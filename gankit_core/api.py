@@ -96,6 +96,7 @@ class LoadedModel:
     step: int
     path: Path
     device: Any
+    _datasets: dict = dataclasses.field(default_factory=dict, repr=False)  # (spec, seed) -> Dataset
 
     def sample(self, n: int = 64, seed: int = 0, data: str | None = None):
         """``n`` images in [-1, 1] from fixed inputs drawn with ``seed`` (real inputs from ``data`` when needed)."""
@@ -107,7 +108,10 @@ class LoadedModel:
         generator = torch.Generator().manual_seed(seed)
         batch: dict[str, Any] = {}
         if getattr(self.model, "sample_needs_data", False):
-            dataset = open_dataset(data or self.model.config.data, self.model.config.image_size, seed=seed)
+            key = (data or self.model.config.data, seed)
+            if key not in self._datasets:  # opened once, not once per batch of samples
+                self._datasets[key] = open_dataset(key[0], self.model.config.image_size, seed=seed)
+            dataset = self._datasets[key]
             raw = dataset.take(torch.arange(min(n, len(dataset))))
             batch = {k: (to_unit(v) if v.dtype == torch.uint8 and v.dim() == 4 else v) for k, v in raw.items()}
         inputs = self.model.sample_inputs(n, batch, generator)
@@ -153,11 +157,12 @@ def generate(loaded: LoadedModel, count: int, seed: int = 0, batch_size: int = 6
 
 
 def evaluate(checkpoint: str | Path, metrics: list[str] | None = None, count: int = 1000, data: str | None = None,
-             seed: int = 0, device: str = "cpu", inception: str | None = None) -> dict[str, float]:
+             seed: int = 0, device: str = "cpu", inception: str | None = None,
+             model: str | None = None) -> dict[str, float]:
     """Evaluate a checkpoint: FID/KID of its samples against real data, and any metrics the model defines."""
     from gankit_core.errors import GankitError
 
-    loaded = load_checkpoint(checkpoint, device=device)
+    loaded = load_checkpoint(checkpoint, model=model, device=device)  # refuses another model's checkpoint
     model = loaded.model
     metrics = metrics or list(getattr(model, "default_metrics", ("fid", "kid")))
     own = set(getattr(model, "own_metrics", ()))

@@ -26,9 +26,9 @@ def eval_command(model_name, checkpoint, metric_names, count, data, seed, device
 
     if count < 2:
         raise GankitError("-n must be at least 2")
-    api.load_checkpoint(checkpoint, model=model_name)  # refuses another model's checkpoint up front
     metrics = [m.strip() for m in metric_names.split(",")] if metric_names else None
-    results = api.evaluate(checkpoint, metrics, count=count, data=data, seed=seed, device=device, inception=inception)
+    results = api.evaluate(checkpoint, metrics, count=count, data=data, seed=seed, device=device, inception=inception,
+                           model=model_name)
     if as_json:
         click.echo(json.dumps(results, indent=2))
         return

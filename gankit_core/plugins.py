@@ -10,6 +10,7 @@ from typing import Any
 import pluggy
 
 from gankit_core import hookspecs
+from gankit_core.errors import GankitError
 from gankit_core.registry import Entry, PluginRef, Registry, make_register
 
 ENTRY_POINT_GROUP = "gankit"
@@ -176,16 +177,10 @@ def load_plugins(
             for entry in staged:  # take back what this plugin managed to add before failing
                 registry.discard(entry)
             manager.unregister(module)
-            info.error = _describe(error) if not _is_user_error(error) else str(error)
+            info.error = str(error) if isinstance(error, GankitError) else _describe(error)
             continue
         commands.extend(staged_commands)
     return PluginSet(manager, registry, infos, commands)
-
-
-def _is_user_error(error: BaseException) -> bool:
-    from gankit_core.errors import GankitError
-
-    return isinstance(error, GankitError)
 
 
 _CURRENT: PluginSet | None = None

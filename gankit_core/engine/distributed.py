@@ -8,6 +8,7 @@ DDP's bucketed reducer handles poorly (StyleGAN2-ADA averages gradients the same
 
 from __future__ import annotations
 
+import atexit
 import os
 from dataclasses import dataclass
 
@@ -37,12 +38,16 @@ def init_distributed(device_type: str) -> DistributedContext:
         return DistributedContext()
     rank = int(os.environ["RANK"])
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    context = DistributedContext(rank, world_size, local_rank)
     if not dist.is_initialized():
         backend = "nccl" if device_type == "cuda" else "gloo"
         if device_type == "cuda":
             torch.cuda.set_device(local_rank)
         dist.init_process_group(backend=backend)
-    return DistributedContext(rank, world_size, local_rank)
+        # The engine joined the group, so it leaves it: a group still alive at interpreter exit lets the
+        # backend's threads meet C++ teardown ("terminate called without an active exception", exit -6).
+        atexit.register(shutdown, context)
+    return context
 
 
 def local_rank_hint() -> int:
@@ -84,5 +89,8 @@ def all_ranks_true(flag: bool, context: DistributedContext, device: torch.device
 
 
 def shutdown(context: DistributedContext) -> None:
+    """Leave the process group together: without the barrier a rank that tears its connections down
+    first can abort its peer's teardown."""
     if context.enabled and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()

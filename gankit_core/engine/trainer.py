@@ -106,7 +106,7 @@ class _Step:
             optimizer = trainer.optimizers[name]
         except KeyError:
             raise KeyError(f"no optimizer named {name!r}; the model declared {', '.join(trainer.optimizers)}") from None
-        if trainer.settings.nan_patience and not bool(torch.isfinite(loss.detach()).all()):
+        if not bool(torch.isfinite(loss.detach()).all()):
             raise NonFiniteLoss(name)
         optimizer.zero_grad(set_to_none=True)
         scaler = trainer.scalers.get(name)

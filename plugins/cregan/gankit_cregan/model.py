@@ -101,14 +101,12 @@ class CREGAN(Model):
         return {"discriminator": OptimizerSpec(nets.discriminator.parameters(), self.config.lr, betas),
                 "generator": OptimizerSpec(nets.generator.parameters(), self.config.lr, betas)}
 
-    def regions_for(self, index: int) -> tuple[str, ...]:
-        return REGIONS if self.config.regions == "alternate" else (self.config.regions,)
-
     def train_step(self, nets, batch, step) -> dict[str, Tensor]:
+        regions = REGIONS if self.config.regions == "alternate" else (self.config.regions,)
         scalars: dict[str, Tensor] = {}
-        for region in self.regions_for(step.index):
+        for region in regions:
             for key, value in self._phase(nets, batch, step, region).items():
-                scalars[key] = scalars.get(key, 0) + value / len(self.regions_for(step.index))
+                scalars[key] = scalars.get(key, 0) + value / len(regions)  # the phases' mean
         return scalars
 
     def _phase(self, nets, batch, step, region: str) -> dict[str, Tensor]:
