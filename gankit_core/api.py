@@ -33,8 +33,18 @@ def create_model(name: str, config: Any = None, **overrides: Any):
 
 
 def create_component(kind: str, name: str, **kwargs: Any):
-    """A generator, discriminator, layer or loss by name: ``create_component("generator", "dilated")``."""
-    return get_entry(kind, name).load()(**kwargs)
+    """A generator, discriminator, layer or loss by name: ``create_component("generator", "dilated", width=32)``.
+
+    Each constructor receives only the keyword arguments it names (as pluggy calls hooks), so a model passes
+    the declared common arguments (``interfaces.COMPONENT_ARGUMENTS``: image_size, width, latent_dim, in_channels,
+    out_channels) plus its own, and any component with the same inputs and outputs can stand in by name."""
+    import inspect
+
+    factory = get_entry(kind, name).load()
+    parameters = inspect.signature(factory).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        kwargs = {key: value for key, value in kwargs.items() if key in parameters}
+    return factory(**kwargs)
 
 
 def train_settings(values: dict[str, Any]):
@@ -89,7 +99,8 @@ def resume(run_dir: str | Path, steps: int | None = None, **overrides: Any):
 
 @dataclass
 class LoadedModel:
-    """A model restored from a checkpoint for inference: networks in eval mode (EMA generator if saved)."""
+    """A model restored from a checkpoint for inference: networks in eval mode (EMA weights of its inference
+    networks where the run kept them)."""
 
     model: Any
     nets: Any
@@ -98,8 +109,8 @@ class LoadedModel:
     device: Any
     _datasets: dict = dataclasses.field(default_factory=dict, repr=False)  # (spec, seed) -> Dataset
 
-    def sample(self, n: int = 64, seed: int = 0, data: str | None = None):
-        """``n`` images in [-1, 1] from fixed inputs drawn with ``seed`` (real inputs from ``data`` when needed)."""
+    def inputs(self, n: int, seed: int = 0, data: str | None = None) -> dict[str, Any]:
+        """Fixed inputs for ``n`` samples drawn with ``seed`` (real inputs from ``data`` when the model needs them)."""
         import torch
 
         from gankit_core.data import open_dataset
@@ -107,7 +118,7 @@ class LoadedModel:
 
         generator = torch.Generator().manual_seed(seed)
         batch: dict[str, Any] = {}
-        if getattr(self.model, "sample_needs_data", False):
+        if self.model.sample_needs_data:
             key = (data or self.model.config.data, seed)
             if key not in self._datasets:  # opened once, not once per batch of samples
                 self._datasets[key] = open_dataset(key[0], self.model.config.image_size, seed=seed)
@@ -115,9 +126,21 @@ class LoadedModel:
             raw = dataset.take(torch.arange(min(n, len(dataset))))
             batch = {k: (to_unit(v) if v.dtype == torch.uint8 and v.dim() == 4 else v) for k, v in raw.items()}
         inputs = self.model.sample_inputs(n, batch, generator)
-        inputs = {k: v.to(self.device) for k, v in inputs.items()}
+        return {k: v.to(self.device) for k, v in inputs.items()}
+
+    def sample(self, n: int = 64, seed: int = 0, data: str | None = None):
+        """The model's sample grid images for ``n`` fixed inputs (rows of ``model.sample_columns``), on the CPU."""
+        import torch
+
         with torch.no_grad():
-            return self.model.sample(self.nets, inputs).float().cpu()
+            return self.model.sample(self.nets, self.inputs(n, seed, data)).float().cpu()
+
+    def generate(self, n: int = 64, seed: int = 0, data: str | None = None):
+        """Only the generated images for ``n`` fixed inputs (what FID/KID measure), in [-1, 1], on the CPU."""
+        import torch
+
+        with torch.no_grad():
+            return self.model.generate(self.nets, self.inputs(n, seed, data)).float().cpu()
 
 
 def load_checkpoint(path: str | Path, model: str | None = None, device: str = "cpu") -> LoadedModel:
@@ -133,7 +156,7 @@ def load_checkpoint(path: str | Path, model: str | None = None, device: str = "c
     modules = instance.build()
     target = choose_device(device)
     for name, module in modules.items():
-        prefix = "ema" if name == instance.sample_network and checkpoint.has_module(name, "ema") else "net"
+        prefix = "ema" if name in instance.inference_networks and checkpoint.has_module(name, "ema") else "net"
         checkpoint.load_module(name, module, prefix=prefix)
         module.to(target).eval()
     return LoadedModel(instance, Networks(modules), checkpoint.step, checkpoint.path, target)
@@ -145,14 +168,14 @@ def sample(checkpoint: str | Path, n: int = 64, seed: int = 0, device: str = "cp
 
 
 def generate(loaded: LoadedModel, count: int, seed: int = 0, batch_size: int = 64, data: str | None = None):
-    """``count`` samples from a loaded model as uint8 images, in batches."""
+    """``count`` generated images (``Model.generate``, never the grid's real inputs) as uint8, in batches."""
     import torch
 
     from gankit_core.images import to_uint8
 
     chunks = []
     for index, start in enumerate(range(0, count, batch_size)):
-        chunks.append(to_uint8(loaded.sample(min(batch_size, count - start), seed=seed + index, data=data)))
+        chunks.append(to_uint8(loaded.generate(min(batch_size, count - start), seed=seed + index, data=data)))
     return torch.cat(chunks)
 
 
@@ -164,8 +187,8 @@ def evaluate(checkpoint: str | Path, metrics: list[str] | None = None, count: in
 
     loaded = load_checkpoint(checkpoint, model=model, device=device)  # refuses another model's checkpoint
     model = loaded.model
-    metrics = metrics or list(getattr(model, "default_metrics", ("fid", "kid")))
-    own = set(getattr(model, "own_metrics", ()))
+    metrics = metrics or list(model.default_metrics)
+    own = set(model.own_metrics)
     unknown = [m for m in metrics if m not in {"fid", "kid"} | own]
     if unknown:
         raise GankitError(f"model '{model.name}' cannot be evaluated with {', '.join(unknown)}; "

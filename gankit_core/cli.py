@@ -19,7 +19,10 @@ from gankit_core.errors import GankitError
 def _console(stderr: bool = False):
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, emoji=False)
+    stream = sys.stderr if stderr else sys.stdout
+    # Piped output is read by programs and people with wide windows: never wrap or cut it at 80 columns.
+    width = None if stream.isatty() else 1_000
+    return Console(stderr=stderr, highlight=False, emoji=False, width=width, soft_wrap=width is not None)
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -139,8 +142,15 @@ def info_command(name: str, layers: bool, as_json: bool) -> None:
             for row in info["config"]:
                 table.add_row(row["name"], row["type"], repr(row["default"]))
             console.print(table)
+        if len(info.get("stages", ())) > 1:
+            for stage in info["stages"]:
+                length = f"{stage['steps']} steps" if stage["steps"] is not None else f"{stage['epochs']} epochs"
+                frozen = f"; frozen: {', '.join(stage['frozen'])}" if stage["frozen"] else ""
+                console.print(f"  stage [bold]{stage['name']}[/] ({length}): trains {', '.join(stage['trains'])}{frozen}")
         for network, record in info.get("networks", {}).items():
-            console.print(f"  network [bold]{network}[/] ({record['type']}): {record['params']:,} trainable parameters")
+            makes = " \\[inference]" if network in info.get("inference_networks", ()) else ""
+            console.print(f"  network [bold]{network}[/]{makes} ({record['type']}): {record['params']:,} trainable "
+                          "parameters")
             if "layers" in record:
                 table = Table("layer", "type", "output", "params", box=None, pad_edge=False)
                 for row in record["layers"]:
@@ -170,7 +180,7 @@ def plugin_new(name: str, directory: Path) -> None:
 # ------------------------------------------------------------------------------------------ training
 def _settings_from_options(options: dict[str, Any]) -> dict[str, Any]:
     names = ("steps", "epochs", "device", "precision", "seed", "sample_every", "checkpoint_every", "keep", "log_every",
-             "channels_last")
+             "channels_last", "stage")
     values = {name: options[name] for name in names if options.get(name) is not None}
     if options.get("compile"):
         values["compile"] = True
@@ -178,6 +188,8 @@ def _settings_from_options(options: dict[str, Any]) -> dict[str, Any]:
         values["progress"] = False
     if options.get("strict"):
         values["strict_data"] = True
+    if options.get("init_from") is not None:
+        values["init_from"] = str(options["init_from"])
     return values
 
 
@@ -226,6 +238,9 @@ def _model_overrides(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
 @training_options
 @click.option("--steps", type=int, help="Training steps (default: the model's).")
 @click.option("--epochs", type=int, help="Train this many passes over the data instead of --steps.")
+@click.option("--stage", help="Train this one stage of a multi-stage model alone (see 'gankit info MODEL').")
+@click.option("--init-from", type=click.Path(path_type=Path),
+              help="Start from the network weights of this checkpoint or run (e.g. an earlier stage's run).")
 @click.option("--seed", type=int, help="Random seed (default 0).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run directory (default runs/MODEL-TIME).")
 @click.option("--sample-every", type=int, help="Write a sample grid every N steps.")
@@ -280,7 +295,8 @@ def resume_command(run_dir: Path, steps: int | None, no_progress: bool) -> None:
 @cli.command("sample")
 @click.argument("model_name", metavar="MODEL")
 @click.option("--checkpoint", required=True, type=click.Path(path_type=Path), help="Checkpoint file or run directory.")
-@click.option("-n", "count", type=int, default=64, show_default=True, help="How many images.")
+@click.option("-n", "count", type=int, default=64, show_default=True,
+              help="How many samples (for a model whose grid shows inputs beside outputs, how many rows).")
 @click.option("-o", "output", type=click.Path(dir_okay=False, path_type=Path), default=Path("samples.png"),
               show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -294,7 +310,7 @@ def sample_command(model_name: str, checkpoint: Path, count: int, output: Path, 
         raise GankitError("-n must be at least 1")
     loaded = api.load_checkpoint(checkpoint, model=model_name, device=device)
     images = loaded.sample(count, seed)
-    save_grid(images, output, getattr(loaded.model, "sample_columns", None))
+    save_grid(images, output, loaded.model.sample_columns)
     click.echo(f"wrote {output} ({count} samples from step {loaded.step})")
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from typing import Any, ClassVar, NamedTuple, Protocol
 
@@ -71,13 +71,53 @@ class ModelConfig:
         parse_schedule(self.lr_schedule)
 
 
+# The constructor arguments a model passes when it builds a component by registry name. A component takes the
+# ones it needs (``create_component`` passes each constructor only the arguments it names, as pluggy does), so
+# any registered generator with the same inputs and outputs can replace another with ``--set generator=NAME``.
+COMPONENT_ARGUMENTS = {
+    "image_size": "input and output size in pixels",
+    "width": "base channel count (the first layer's; deeper layers are multiples of it)",
+    "latent_dim": "length of the noise vector a generator starts from",
+    "in_channels": "channels of the input image (3 for RGB; 4 for an image plus a landmark map)",
+    "out_channels": "channels of the output image",
+}
+
+
 class OptimizerSpec(NamedTuple):
-    """One Adam optimizer over ``params``; the engine builds it (fused where available)."""
+    """One optimizer over ``params``; the engine builds it (fused Adam where available) and schedules its rate.
+
+    ``schedule`` is None for the config's ``lr_schedule``; a schedule runs over the stage the optimizer trains
+    in. ``kind`` is ``"adam"`` or the name of any ``torch.optim`` class (``"AdamW"``, ``"SGD"``, ``"RMSprop"``);
+    ``betas`` reach it only if it takes them. ``after_step`` runs after every step of this optimizer (U-GAT-IT
+    clips AdaLIN's rho to [0, 1] there), on the plain modules, outside autograd.
+    """
 
     params: Iterable[nn.Parameter]
     lr: float
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.0
+    schedule: str | None = None
+    kind: str = "adam"
+    after_step: Callable[[], None] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage:
+    """One phase of training: how long it runs, which networks it trains and which optimizers it steps.
+
+    A stage's length is ``steps`` or ``epochs``; a model with one stage may leave both unset, and then the run's
+    ``--steps``/``--epochs`` (or ``default_steps``) decide. ``trains`` and ``optimizers`` default to every
+    network and every optimizer. ``frozen`` networks are held in eval mode with no weight gradients for the whole
+    stage (batch-norm statistics of a frozen autoencoder do not drift); None freezes every network the stage
+    does not train.
+    """
+
+    name: str
+    steps: int | None = None
+    epochs: int | None = None
+    trains: tuple[str, ...] = ()
+    optimizers: tuple[str, ...] = ()
+    frozen: tuple[str, ...] | None = None
 
 
 class Networks(dict):
@@ -94,7 +134,9 @@ class StepContext(Protocol):
     """What the engine hands a model's ``train_step``."""
 
     index: int  # the global step, from 0
-    train_generator: bool  # True on the steps where the generator is updated (every n_critic-th)
+    stage: str  # the name of the stage this step belongs to ("train" for a one-stage model)
+    stage_index: int  # the step within its stage, from 0
+    train_generator: bool  # True on the steps where the generator is updated (every n_critic-th of the stage)
 
     def autocast(self) -> AbstractContextManager:
         """Context for forward passes in the run's precision."""
@@ -116,13 +158,35 @@ class StepContext(Protocol):
 
 
 class Model(ABC):
-    """A GAN recipe: a config with the paper's defaults, networks, optimizers and one training step."""
+    """A GAN recipe: a config with the paper's defaults, networks, optimizers and one training step.
+
+    Everything the engine and the CLI read from a model is declared here with its default; a subclass
+    overrides what differs (docs/writing-plugins.md walks through each).
+    """
 
     name: ClassVar[str] = ""
+    """The registry name (``gankit run NAME``)."""
     Config: ClassVar[type[ModelConfig]] = ModelConfig
-    sample_network: ClassVar[str] = "generator"  # the network that is EMA'd and used for sampling
-    batch_fields: ClassVar[tuple[str, ...]] = ("image",)  # what the model needs from a dataset
-    channels_last_on_cpu: ClassVar[bool] = True  # whether NHWC pays on CPUs (measure with gankit bench)
+    """The config dataclass, its defaults the paper's values."""
+    inference_networks: ClassVar[tuple[str, ...]] = ("generator",)
+    """The networks that make images: each is EMA'd (``ema_decay``), checkpointed under ``ema/<name>`` and
+    exported; sampling and loaded checkpoints use their EMA weights."""
+    batch_fields: ClassVar[tuple[str, ...]] = ("image",)
+    """What the model needs from a dataset (a dataset lacking one is refused before training)."""
+    channels_last_on_cpu: ClassVar[bool] = True
+    """Whether NHWC pays on CPUs (measure with gankit bench); on CUDA it is always used."""
+    default_steps: ClassVar[int] = 1000
+    """Training steps when neither ``--steps`` nor ``--epochs`` is given (one-stage models)."""
+    log_epochs: ClassVar[bool] = False
+    """Log per-epoch means and write a sample grid at the end of every epoch (paper 004's protocol)."""
+    sample_columns: ClassVar[int | None] = None
+    """Columns of the sample grid (None: a square grid); a model showing tuples sets their length."""
+    sample_needs_data: ClassVar[bool] = False
+    """Whether ``sample_inputs`` needs a real batch (translation, exchange) rather than noise alone."""
+    own_metrics: ClassVar[tuple[str, ...]] = ()
+    """Metric names the model computes itself in ``evaluate`` (besides FID/KID on ``generate``)."""
+    default_metrics: ClassVar[tuple[str, ...]] = ("fid", "kid")
+    """What ``gankit eval MODEL`` reports when no ``--metric`` is given."""
 
     def __init__(self, config: ModelConfig | None = None, **overrides: Any) -> None:
         from gankit_core.config import resolve_config
@@ -132,7 +196,7 @@ class Model(ABC):
 
     @abstractmethod
     def build(self) -> dict[str, nn.Module]:
-        """Create the networks, on the CPU, in fp32."""
+        """Create the networks, on the CPU, in fp32 (every ``inference_networks`` name among them)."""
 
     @abstractmethod
     def optimizers(self, nets: Networks) -> dict[str, OptimizerSpec]:
@@ -140,15 +204,36 @@ class Model(ABC):
 
     @abstractmethod
     def train_step(self, nets: Networks, batch: Batch, step: StepContext) -> dict[str, Tensor | float]:
-        """One training iteration; returns named scalars (losses, ``real_score``, ``fake_score``)."""
+        """One training iteration; returns named scalars (losses, ``real_score``, ``fake_score``).
+
+        A model with stages reads ``step.stage`` to know which phase it is in."""
+
+    def stages(self) -> tuple[Stage, ...]:
+        """The training phases in order; one stage training everything unless overridden."""
+        return (Stage("train"),)
 
     @abstractmethod
     def sample_inputs(self, n: int, batch: Batch, generator: torch.Generator) -> dict[str, Tensor]:
-        """Fixed inputs for sample grids: noise drawn from ``generator``, or taken from a real ``batch``."""
+        """Fixed inputs for ``n`` samples: noise drawn from ``generator``, or taken from a real ``batch`` (which
+        holds ``n`` examples when ``sample_needs_data``). ``generate`` makes ``n`` images from them; ``sample``
+        shows ``n`` rows of ``sample_columns`` images."""
 
     @abstractmethod
+    def generate(self, nets: Networks, inputs: dict[str, Tensor]) -> Tensor:
+        """The generated images for ``inputs`` (N x 3 x H x W in [-1, 1]): what FID/KID and ``gankit sample``'s
+        ``--raw`` consume. Only generated images, never the real inputs beside them."""
+
     def sample(self, nets: Networks, inputs: dict[str, Tensor]) -> Tensor:
-        """Images in [-1, 1] (N x 3 x H x W) for ``inputs``; a grid shows them in rows."""
+        """The images of the sample grid, in rows of ``sample_columns``; by default the generated images alone.
+
+        A model that shows its inputs beside its outputs (real, translated, reconstructed) overrides this."""
+        return self.generate(nets, inputs)
+
+    def evaluate(self, loaded: Any, count: int, seed: int = 0, data: str | None = None) -> dict[str, float]:
+        """The model's ``own_metrics`` for a loaded checkpoint (``gankit eval``); only called when it has some."""
+        from gankit_core.errors import GankitError
+
+        raise GankitError(f"model '{self.name}' has no evaluation of its own; use --metric fid or kid")
 
     def example_inputs(self, network: str) -> tuple[Tensor, ...]:
         """Inputs at the configured size for ``network`` (``gankit info --layers`` traces with them)."""

@@ -137,7 +137,7 @@ class {cls}(Model):
     def sample_inputs(self, n, batch, generator):
         return {{"z": torch.randn(n, self.config.latent_dim, generator=generator)}}
 
-    def sample(self, nets, inputs):
+    def generate(self, nets, inputs):
         return nets.generator(inputs["z"])
 
     def example_inputs(self, network):

@@ -55,6 +55,12 @@ def describe(entry: Entry, layers: bool = False) -> dict[str, Any]:
         model = target()
         info["config"] = [{"name": n, "type": t, "default": d} for n, t, d in config_fields(model.Config)]
         networks = model.build()
+        info["inference_networks"] = list(model.inference_networks)
+        info["stages"] = [{"name": stage.name, "steps": stage.steps, "epochs": stage.epochs,
+                           "trains": list(stage.trains or networks), "optimizers": list(stage.optimizers),
+                           "frozen": list(stage.frozen if stage.frozen is not None
+                                          else [n for n in networks if stage.trains and n not in stage.trains])}
+                          for stage in model.stages()]
         info["networks"] = {}
         for name, network in networks.items():
             record: dict[str, Any] = {"type": type(network).__name__, "params": count_parameters(network)}

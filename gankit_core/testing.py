@@ -4,8 +4,9 @@
   with hook implementations) to the process-wide plugin set, and takes it away afterwards.
 - ``gankit_only`` fixture: ``gankit_only("my-plugin")`` loads core plus just that plugin for the test.
 - ``check_model_contract(name, tmp_path, **overrides)``: builds a model's networks at a tiny size,
-  trains a few steps on tiny data, saves and reloads a checkpoint, samples from it, and finds the
-  model in ``gankit list``. A plugin's test suite calls it once per model.
+  trains a few steps on tiny data (through every stage when the model has several), saves and reloads a
+  checkpoint with every inference network (EMA weights included), generates and samples from it, and finds
+  the model in ``gankit list``. A plugin's test suite calls it once per model.
 """
 
 from __future__ import annotations
@@ -77,8 +78,9 @@ def check_model_contract(name: str, tmp_path: Path, steps: int = 2, precision: s
                          **overrides: Any):
     """Build, train ``steps`` steps on tiny data, checkpoint, reload and sample model ``name``.
 
-    ``overrides`` shrink the model (``image_size=32``, ``batch_size=4``, widths); the data defaults to
-    32 synthetic faces. Returns the RunResult. Fails the test with a message on any broken contract.
+    ``overrides`` shrink the model (``image_size=32``, ``batch_size=4``, widths, and for a model with stages
+    their lengths, which then replace ``steps``); the data defaults to 32 synthetic faces. Returns the
+    RunResult. Fails the test with a message on any broken contract.
     """
     import torch
     from click.testing import CliRunner
@@ -93,13 +95,18 @@ def check_model_contract(name: str, tmp_path: Path, steps: int = 2, precision: s
 
     values = {"batch_size": 4, "data": TINY_DATA, **overrides}
     model = api.create_model(name, **values)
-    settings = api.train_settings({"steps": steps, "device": "cpu", "precision": precision, "progress": False,
-                                   "log_every": 1, "sample_every": steps, "checkpoint_every": steps,
-                                   "num_samples": 4})
+    stage_names = [stage.name for stage in model.stages()]
+    staged = len(stage_names) > 1  # then every stage runs for the length its (shrunk) config gives
+    settings = api.train_settings({"steps": None if staged else steps, "device": "cpu", "precision": precision,
+                                   "progress": False, "log_every": 1, "num_samples": 4})
     result = Trainer(model, settings, run_dir=tmp_path / f"run-{name}").fit()
-    assert result.step == steps
+    steps = result.step
+    assert steps >= 1, "the model trained no step"
     rows = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
     assert rows, "no metrics were logged"
+    if staged:
+        entered = [row["stage"] for row in rows if row.get("event") == "stage"]
+        assert entered == stage_names, f"stages run {entered}, declared {stage_names}"
     for row in rows:
         bad = {k: v for k, v in row.items() if isinstance(v, float) and not _finite(v)}
         assert not bad, f"non-finite scalars at step {row['step']}: {bad}"
@@ -110,13 +117,22 @@ def check_model_contract(name: str, tmp_path: Path, steps: int = 2, precision: s
 
     saved = ckpt.read(result.checkpoint)
     loaded = api.load_checkpoint(result.checkpoint, model=name)
+    for network in model.inference_networks:
+        assert network in loaded.nets, f"inference network '{network}' is not among the built networks"
+        if model.config.ema_decay > 0:
+            assert saved.has_module(network, "ema"), f"no EMA weights saved for inference network '{network}'"
     for network, module in loaded.nets.items():
-        prefix = "ema" if saved.has_module(network, "ema") and network == model.sample_network else "net"
+        prefix = "ema" if saved.has_module(network, "ema") and network in model.inference_networks else "net"
         for key, value in module.state_dict().items():
             stored = saved.tensors[f"{prefix}/{network}/{key}"]
             assert torch.equal(value.cpu(), stored), f"network '{network}' did not reload {key}"
-    images = loaded.sample(2)
     size = model.config.image_size
-    assert images.shape[1:] == (3, size, size), f"samples have shape {tuple(images.shape)}"
-    assert torch.isfinite(images).all() and images.min() >= -1 and images.max() <= 1
+    generated = loaded.generate(2)
+    assert generated.shape == (2, 3, size, size), f"generate(2) gave shape {tuple(generated.shape)}"
+    images = loaded.sample(2)
+    columns = model.sample_columns or 1
+    assert images.shape == (2 * columns, 3, size, size), (
+        f"sample(2) gave {tuple(images.shape)}, expected 2 rows of sample_columns={columns} images")
+    for tensor in (generated, images):
+        assert torch.isfinite(tensor).all() and tensor.min() >= -1 and tensor.max() <= 1
     return result

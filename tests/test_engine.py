@@ -22,7 +22,7 @@ from gankit_core.engine import checkpoint as ckpt
 from gankit_core.engine.helpers import GeneratorEMA, ImagePool
 from gankit_core.engine.precision import choose_precision, cpu_has_native_bf16
 from gankit_core.engine.schedules import parse_schedule
-from gankit_core.engine.trainer import _Step
+from gankit_core.engine.step import TrainingStep
 from gankit_core.errors import CheckpointError, ConfigError
 from gankit_core.testing import registered_plugin
 
@@ -80,7 +80,7 @@ def test_gradient_penalty_under_autocast_matches_fp32(tiny_models, precision, to
         trainer.precision = type(trainer.precision)(mode, trainer.device)
         trainer.scalers = {"discriminator": torch.amp.GradScaler("cpu", init_scale=2.0**12)} if mode == "fp16" else {}
         trainer.noise.manual_seed(5)
-        return _Step(trainer, 0).gradient_penalty(critic, real, fake)
+        return TrainingStep(trainer, 0, trainer.plan.at(0)).gradient_penalty(critic, real, fake)
 
     reference = penalty("fp32")
     mixed = penalty(precision)

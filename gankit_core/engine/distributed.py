@@ -79,8 +79,9 @@ def average_gradients(params: list[torch.nn.Parameter], context: DistributedCont
         offset += count
 
 
-def all_ranks_true(flag: bool, context: DistributedContext, device: torch.device) -> bool:
-    """True only when ``flag`` holds on every rank (a stop request reaches all of them)."""
+def any_rank_true(flag: bool, context: DistributedContext, device: torch.device) -> bool:
+    """True on every rank when ``flag`` holds on any rank, so all ranks take the same branch (a stop request,
+    a non-finite loss) and none is left waiting in a collective the others skipped."""
     if not context.enabled:
         return flag
     value = torch.tensor([1.0 if flag else 0.0], device=device)

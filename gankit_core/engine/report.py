@@ -26,7 +26,8 @@ def read_metrics(path: Path) -> list[dict]:
     return rows
 
 
-def _svg_chart(title: str, series: dict[str, list[tuple[float, float]]], width: int = 640, height: int = 260) -> str:
+def _svg_chart(title: str, series: dict[str, list[tuple[float, float]]], stage_starts: list[tuple[int, str]] = (),
+               width: int = 640, height: int = 260) -> str:
     points = [p for values in series.values() for p in values if math.isfinite(p[1])]
     if not points:
         return ""
@@ -53,6 +54,12 @@ def _svg_chart(title: str, series: dict[str, list[tuple[float, float]]], width: 
         f'<text x="{left}" y="{height - 8}">step {x_low:.0f}</text>',
         f'<text x="{width - right - 70}" y="{height - 8}">step {x_high:.0f}</text>',
     ]
+    for step, stage in stage_starts:  # a dashed line where each later stage begins
+        if x_low < step <= x_high:
+            x = sx(step)
+            parts.append(f'<line class="stage-start" x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{height - bottom}" '
+                         f'stroke="#888" stroke-dasharray="4 3"/><text x="{x + 3:.1f}" y="{top + 10}" '
+                         f'fill="#555">{html.escape(stage)}</text>')
     for index, (name, values) in enumerate(series.items()):
         colour = COLOURS[index % len(COLOURS)]
         path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in values if math.isfinite(y))
@@ -65,7 +72,7 @@ def _svg_chart(title: str, series: dict[str, list[tuple[float, float]]], width: 
 def _group(rows: list[dict]) -> dict[str, dict[str, list[tuple[float, float]]]]:
     groups: dict[str, dict[str, list[tuple[float, float]]]] = {}
     for row in rows:
-        if row.get("event") == "epoch":
+        if row.get("event") in ("epoch", "stage"):
             continue
         for key, value in row.items():
             if key in NOT_PLOTTED or not isinstance(value, (int, float)):
@@ -87,7 +94,8 @@ def write_report(run_dir: Path, title: str, summary: dict[str, str]) -> Path:
     from gankit_core.engine.checkpoint import write_atomic
 
     rows = read_metrics(run_dir / "metrics.jsonl")
-    charts = [_svg_chart(name, series) for name, series in _group(rows).items()]
+    stage_starts = [(row["step"], row["stage"]) for row in rows if row.get("event") == "stage"]
+    charts = [_svg_chart(name, series, stage_starts) for name, series in _group(rows).items()]
     samples = sorted((run_dir / "samples").glob("*.png")) if (run_dir / "samples").is_dir() else []
     if len(samples) > 12:  # keep the page small: evenly spaced grids, always the last one
         stride = math.ceil(len(samples) / 12)

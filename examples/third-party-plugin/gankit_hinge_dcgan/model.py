@@ -15,11 +15,11 @@ from gankit_core.interfaces import Discriminator
 class SpectralNormDiscriminator(Discriminator):
     """DCGAN's strided-conv discriminator with every conv spectrally normalised and no batch norm."""
 
-    def __init__(self, features: int = 64, image_size: int = 64, slope: float = 0.2) -> None:
+    def __init__(self, width: int = 64, image_size: int = 64, slope: float = 0.2) -> None:
         super().__init__()
         stages = image_size.bit_length() - 3
         layers: list[nn.Module] = []
-        channels_in, channels_out = 3, features
+        channels_in, channels_out = 3, width
         for _ in range(stages):
             layers += [spectral_norm(nn.Conv2d(channels_in, channels_out, 4, 2, 1)), nn.LeakyReLU(slope)]
             channels_in, channels_out = channels_out, channels_out * 2

@@ -145,11 +145,10 @@ class CREGAN(Model):
 
     # ------------------------------------------------------------------------------- inference
     def sample_inputs(self, n, batch, generator) -> dict[str, Tensor]:
-        pairs = max(1, n // 4)
-        images = batch["image"][:pairs]
+        images = batch["image"][:n]  # n pairs: face i with face i - 1
         order = torch.roll(torch.arange(images.shape[0]), 1)
         region_is_eyes = torch.arange(images.shape[0]) % 2 == 0  # alternate rows: eyes, mouth
-        boxes = torch.where(region_is_eyes[:, None], batch["eye_box"][:pairs], batch["mouth_box"][:pairs])
+        boxes = torch.where(region_is_eyes[:, None], batch["eye_box"][:n], batch["mouth_box"][:n])
         return {"a": images, "b": images[order], "boxes_a": boxes, "boxes_b": boxes[order]}
 
     def swap(self, nets, a: Tensor, b: Tensor, boxes_a: Tensor, boxes_b: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -160,6 +159,10 @@ class CREGAN(Model):
         generated = nets.generator(torch.cat([pasted_a, pasted_b]))
         out_a, out_b = generated.chunk(2)
         return out_a, out_b, mask
+
+    def generate(self, nets, inputs) -> Tensor:
+        swapped, _, _ = self.swap(nets, inputs["a"], inputs["b"], inputs["boxes_a"], inputs["boxes_b"])
+        return swapped
 
     def sample(self, nets, inputs) -> Tensor:
         a, b = inputs["a"], inputs["b"]

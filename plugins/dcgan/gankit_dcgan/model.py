@@ -44,9 +44,9 @@ class DCGAN(Model):
         from gankit_dcgan.networks import init_weights
 
         c = self.config
-        generator = api.create_component("generator", c.generator, latent_dim=c.latent_dim, features=c.g_features,
+        generator = api.create_component("generator", c.generator, latent_dim=c.latent_dim, width=c.g_features,
                                          image_size=c.image_size, activation=c.g_activation, slope=c.slope)
-        discriminator = api.create_component("discriminator", c.discriminator, features=c.d_features,
+        discriminator = api.create_component("discriminator", c.discriminator, width=c.d_features,
                                              image_size=c.image_size, slope=c.slope)
         generator.apply(init_weights)
         discriminator.apply(init_weights)
@@ -85,7 +85,7 @@ class DCGAN(Model):
     def sample_inputs(self, n, batch, generator) -> dict[str, Tensor]:
         return {"z": torch.randn(n, self.config.latent_dim, 1, 1, generator=generator)}
 
-    def sample(self, nets, inputs) -> Tensor:
+    def generate(self, nets, inputs) -> Tensor:
         return nets.generator(inputs["z"])
 
     def example_inputs(self, network: str) -> tuple[Tensor, ...]:

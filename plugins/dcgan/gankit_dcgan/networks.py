@@ -31,12 +31,12 @@ class DCGANGenerator(Generator):
     """z (N x latent x 1 x 1) -> image (N x 3 x S x S) in [-1, 1]. Convolutions are bias-free as in the
     reference (batch norm's shift makes a bias redundant)."""
 
-    def __init__(self, latent_dim: int = 100, features: int = 64, image_size: int = 64,
+    def __init__(self, latent_dim: int = 100, width: int = 64, image_size: int = 64,
                  activation: str = "leaky_relu", slope: float = 0.2) -> None:
         super().__init__()
         stages = _block_count(image_size)
         self.latent_dim = latent_dim
-        channels = features * 2 ** (stages - 1)
+        channels = width * 2 ** (stages - 1)
         layers: list[nn.Module] = [
             nn.ConvTranspose2d(latent_dim, channels, 4, 1, 0, bias=False),
             nn.BatchNorm2d(channels),
@@ -62,12 +62,12 @@ class DCGANGenerator(Generator):
 class DCGANDiscriminator(Discriminator):
     """image (N x 3 x S x S) -> one logit per image (N). No batch norm on the first layer, as in DCGAN."""
 
-    def __init__(self, features: int = 64, image_size: int = 64, slope: float = 0.2) -> None:
+    def __init__(self, width: int = 64, image_size: int = 64, slope: float = 0.2) -> None:
         super().__init__()
         stages = _block_count(image_size)
         self.image_size = image_size
-        layers: list[nn.Module] = [nn.Conv2d(3, features, 4, 2, 1, bias=False), nn.LeakyReLU(slope, inplace=True)]
-        channels = features
+        layers: list[nn.Module] = [nn.Conv2d(3, width, 4, 2, 1, bias=False), nn.LeakyReLU(slope, inplace=True)]
+        channels = width
         for _ in range(stages - 1):
             layers += [
                 nn.Conv2d(channels, channels * 2, 4, 2, 1, bias=False),

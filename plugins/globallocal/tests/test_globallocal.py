@@ -60,7 +60,7 @@ def test_scores_and_the_local_branch_sees_only_the_masked_image():
 
 def test_works_with_another_generator():
     """Component reuse: the DCGAN generator's output scored by the global-local critic."""
-    generator = api.create_component("generator", "dcgan", image_size=64, features=8)
+    generator = api.create_component("generator", "dcgan", image_size=64, width=8)
     critic = api.create_component("discriminator", "global-local", width=4, image_size=64)
     images = generator(torch.randn(2, 100, 1, 1))
     assert critic(images, local_mask(torch.tensor([[0, 0, 32, 32]] * 2), 64)).shape == (2,)
