@@ -37,7 +37,8 @@ def test_rendering_is_deterministic_per_seed_index_and_size():
     assert np.array_equal(a, b) and not np.array_equal(a, c)
     # a face does not depend on which other faces share its batch
     single = render_faces(3, [6], [2], [0.9], 64)[0]
-    assert np.array_equal(a[1:], single) or np.abs(a[1:].astype(int) - single).mean() < 4  # only sensor noise differs
+    # the sensor noise depends on the batch position, the face does not: far closer than another face is
+    assert np.abs(a[1:].astype(int) - single).mean() < 4 < np.abs(a[:1].astype(int) - single).mean()
 
 
 def test_dataset_is_cached_and_identical(tmp_path, monkeypatch):

@@ -133,8 +133,10 @@ def test_bad_checkpoints_are_refused_with_one_line(tmp_path, tiny_models):
         shown = gankit("sample", "dcgan", "--checkpoint", str(path))
         assert shown.returncode == 1 and "Traceback" not in shown.stderr
         assert str(path) in shown.stderr and "truncated or corrupt" in shown.stderr
-    wrong_model = gankit("sample", "tiny-wgan", "--checkpoint", str(result.checkpoint))
-    assert "is from model 'dcgan'" in wrong_model.stderr or "unknown model" in wrong_model.stderr
+    wrong_model = gankit("sample", "cregan", "--checkpoint", str(result.checkpoint))
+    assert wrong_model.returncode == 1
+    assert wrong_model.stderr.strip().splitlines() == [
+        f"error: {result.checkpoint}: checkpoint is from model 'dcgan', not 'cregan'"]
     with pytest.raises(CheckpointError, match="is from model 'dcgan', not 'tiny-wgan'"):
         api.load_checkpoint(result.checkpoint, model="tiny-wgan")
     wider = api.create_model("dcgan", **{**TINY_DCGAN, "g_features": 16})
@@ -230,6 +232,18 @@ def test_data_parallel_matches_one_process(tmp_path):
     assert a.keys() == b.keys()
     for key in a:
         assert torch.allclose(a[key], b[key], atol=1e-5, rtol=1e-4), key
+
+
+def test_a_nan_on_one_rank_is_skipped_by_every_rank(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    launched = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}",
+         str(HERE / "ddp_worker.py"), str(tmp_path / "weights.safetensors"), "nan-on-rank-1"],
+        env=env, capture_output=True, text=True, timeout=300)  # a rank left in an all-reduce would hang here
+    reports = {line.split()[3]: line.split() for line in launched.stdout.splitlines() if line.startswith("world 2")}
+    assert set(reports) == {"0", "1"}, launched.stderr[-3000:]
+    assert [reports[rank][7] for rank in "01"] == ["1", "1"]  # both ranks skipped the one step
+    assert reports["0"][9] == reports["1"][9]  # and still hold identical weights
 
 
 def test_compiled_networks_train_and_checkpoint_plain_weights(tmp_path):
