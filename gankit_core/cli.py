@@ -319,6 +319,7 @@ def sample_command(model_name: str, checkpoint: Path, count: int, output: Path, 
 @training_options
 @click.option("--steps", type=int, default=10, show_default=True, help="Timed steps (after warm-up).")
 @click.option("--warmup", type=int, default=3, show_default=True, help="Untimed warm-up steps.")
+@click.option("--stage", help="Time this stage of a multi-stage model (default: its first).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def bench_command(model_name: str, steps: int, warmup: int, as_json: bool, **options: Any) -> None:
     """Time MODEL's training step: images/s, ms/step (median), data time, achieved GFLOP/s."""
