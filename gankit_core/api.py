@@ -70,6 +70,8 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
     from gankit_core.config import read_toml
 
     run_dir = Path(run_dir)
+    if run_dir.is_file():
+        raise ConfigError(f"{run_dir} is a file; give the run's directory (the folder holding config.toml)")
     if not run_dir.is_dir():
         raise ConfigError(f"run directory not found: {run_dir}")
     path = run_dir / "config.toml"
@@ -181,39 +183,29 @@ def generate(loaded: LoadedModel, count: int, seed: int = 0, batch_size: int = 6
 
 def evaluate(checkpoint: str | Path, metrics: list[str] | None = None, count: int = 1000, data: str | None = None,
              seed: int = 0, device: str = "cpu", inception: str | None = None,
-             model: str | None = None) -> dict[str, float]:
-    """Evaluate a checkpoint: FID/KID of its samples against real data, and any metrics the model defines."""
+             model: str | None = None) -> dict[str, float | None]:
+    """Evaluate a checkpoint with the model's own metrics and any registered metric (FID and KID from core, others
+    from plugins' ``register_metrics``); every metric sees the same generated and real images. A value is None
+    where a metric has none to give (KID's spread over a single subset)."""
     from gankit_core.errors import GankitError
+    from gankit_core.metrics.evaluation import Evaluation
 
     loaded = load_checkpoint(checkpoint, model=model, device=device)  # refuses another model's checkpoint
     model = loaded.model
     metrics = metrics or list(model.default_metrics)
     own = set(model.own_metrics)
-    unknown = [m for m in metrics if m not in {"fid", "kid"} | own]
+    registered = set(get_registry().names("metric"))
+    unknown = [m for m in metrics if m not in own | registered]
     if unknown:
         raise GankitError(f"model '{model.name}' cannot be evaluated with {', '.join(unknown)}; "
-                          f"it offers {', '.join(sorted({'fid', 'kid'} | own))}")
-    results: dict[str, float] = {}
+                          f"it offers {', '.join(sorted(own | registered))}")
+    results: dict[str, float | None] = {}
     if own & set(metrics):
         results.update(model.evaluate(loaded, count=count, seed=seed, data=data))
-    if {"fid", "kid"} & set(metrics):
-        from gankit_core.metrics.fid import (
-            cached_stats,
-            feature_stats,
-            frechet_distance,
-            kernel_inception_distance,
-            load_images,
-        )
-        from gankit_core.metrics.inception import InceptionFeatures
-
-        extractor = InceptionFeatures(inception, device=device)
-        spec = data or model.config.data
-        size = model.config.image_size
-        real = load_images(spec, size, limit=count, seed=seed)
-        fake_features = extractor(generate(loaded, len(real), seed=seed, data=data))  # equal-sized sets
-        if "fid" in metrics:
-            reference = cached_stats(f"{spec}|{size}|{len(real)}|{seed}", lambda: real, extractor)
-            results["fid"] = frechet_distance(reference, feature_stats(fake_features))
-        if "kid" in metrics:
-            results["kid"], results["kid_std"] = kernel_inception_distance(extractor(real), fake_features)
+    evaluation = Evaluation(loaded, count, seed=seed, data=data, device=device, inception=inception)
+    for name in metrics:
+        if name in own:
+            continue
+        value = get_entry("metric", name).load()(evaluation)
+        results.update(value if isinstance(value, dict) else {name: value})
     return results

@@ -33,15 +33,10 @@ def register_datasets(register):
 
 @hookimpl
 def register_metrics(register):
-    register("fid", "gankit_core.metrics.fid:frechet_distance",
+    # A metric is what `gankit eval --metric NAME` calls with an Evaluation (gankit_core.metrics.evaluation).
+    # SSIM, PSNR and MEQFI compare pairs or read human ratings, so they are library functions and commands,
+    # not checkpoint metrics; the Inception Score needs a classifier with logits that nothing ships offline.
+    register("fid", "gankit_core.metrics.evaluation:fid_metric",
              summary="Fréchet Inception Distance with an offline Inception-v3", paper="Heusel et al. 2017; paper 002 Eq. 3")
-    register("kid", "gankit_core.metrics.fid:kernel_inception_distance",
+    register("kid", "gankit_core.metrics.evaluation:kid_metric",
              summary="Kernel Inception Distance (unbiased cubic-kernel MMD)", paper="Bińkowski et al. 2018")
-    register("inception-score", "gankit_core.metrics.fid:inception_score",
-             summary="Inception Score, given a classifier with logits", paper="Salimans et al. 2016; paper 002 Eq. 2")
-    register("ssim", "gankit_core.metrics.image_quality:ssim",
-             summary="Structural similarity (Gaussian 11x11, as scikit-image)", paper="Wang et al. 2004; paper 003")
-    register("psnr", "gankit_core.metrics.image_quality:psnr",
-             summary="Peak signal-to-noise ratio in dB", paper="paper 003")
-    register("meqfi", "gankit_core.metrics.meqfi:score_ratings",
-             summary="MEQFI human-rating score from rating sheets", paper="paper 002 Eq. 4")

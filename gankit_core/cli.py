@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from gankit_core import __version__
-from gankit_core.errors import GankitError
+from gankit_core.errors import GankitError, debug_enabled, describe_os_error
 
 
 def _console(stderr: bool = False):
@@ -50,9 +50,20 @@ class GankitGroup(click.Group):
         try:
             return super().invoke(ctx)
         except GankitError as error:
+            _show_traceback()
             fail(str(error), error.exit_code)
+        except OSError as error:  # a path that cannot be read or written, a full disk: the user's, not a bug
+            _show_traceback()
+            fail(describe_os_error(error))
         except KeyboardInterrupt:
             fail("interrupted", 130)
+
+
+def _show_traceback() -> None:
+    if debug_enabled():
+        import traceback
+
+        traceback.print_exc()
 
 
 def _warn_broken() -> None:
@@ -66,8 +77,13 @@ def _warn_broken() -> None:
 
 @click.group(cls=GankitGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="gankit")
-def cli() -> None:
+@click.option("--debug", is_flag=True, help="Show the traceback behind an error (or set GANKIT_DEBUG=1).")
+def cli(debug: bool) -> None:
     """gankit: a plugin-based GAN toolkit for PyTorch."""
+    if debug:
+        import os
+
+        os.environ["GANKIT_DEBUG"] = "1"
 
 
 # ------------------------------------------------------------------------------------------ registry
@@ -83,6 +99,9 @@ def list_command(pattern: str, kind: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([e.as_dict() for e in entries], indent=2))
         return
+    if not entries:
+        what = f"{kind} " if kind else ""
+        raise GankitError(f"no {what}name matches '{pattern}'; 'gankit list' shows everything registered")
     from rich.table import Table
 
     table = Table("kind", "name", "plugin", "version", "summary", box=None, pad_edge=False)

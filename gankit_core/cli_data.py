@@ -23,7 +23,8 @@ def data_group() -> None:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Folder to write.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--identities", type=int, default=1000, show_default=True, help="Distinct identities to draw from.")
-def synth_command(count: int, size: int, style: str, out: Path, seed: int, identities: int) -> None:
+@click.option("--overwrite", is_flag=True, help="Empty --out first when it holds an earlier 'data synth' set.")
+def synth_command(count: int, size: int, style: str, out: Path, seed: int, identities: int, overwrite: bool) -> None:
     """Write synthetic faces as PNGs plus labels.csv (identity, expression, boxes) and landmarks.csv."""
     from PIL import Image
 
@@ -34,6 +35,7 @@ def synth_command(count: int, size: int, style: str, out: Path, seed: int, ident
         raise GankitError("--n and --identities must be at least 1")
     if not 32 <= size <= 512:
         raise GankitError(f"--size must be between 32 and 512, not {size}")
+    _empty_output_folder(out, overwrite)
     arrays = render_set(seed, count, size, style, identities, "train")
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -52,6 +54,29 @@ def synth_command(count: int, size: int, style: str, out: Path, seed: int, ident
                                    *arrays["eye_box"][index].tolist(), *arrays["mouth_box"][index].tolist()])
             mark_writer.writerow([name, *[f"{v:.2f}" for v in arrays["landmarks"][index].reshape(-1)]])
     click.echo(f"wrote {count} {style} faces ({size}px) with labels.csv and landmarks.csv to {out}")
+
+
+def _empty_output_folder(out: Path, overwrite: bool) -> None:
+    """A set is written into an empty folder only: writing over another set would leave images that its
+    labels.csv no longer describes. ``--overwrite`` empties a folder that an earlier ``data synth`` wrote, and
+    never one that does not look like it (it would delete someone's files)."""
+    import shutil
+
+    if out.exists() and not out.is_dir():
+        raise GankitError(f"--out {out} is a file, not a folder")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    if not overwrite:
+        raise GankitError(f"--out {out} is not empty; choose an empty or new folder, or add --overwrite to replace "
+                          "an earlier 'gankit data synth' set there")
+    if not ((out / "labels.csv").is_file() and (out / "landmarks.csv").is_file()):
+        raise GankitError(f"--overwrite: {out} holds no labels.csv and landmarks.csv, so it is not a 'gankit data "
+                          "synth' set; not emptying it")
+    for child in out.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
 
 
 @data_group.command("show")
@@ -73,6 +98,9 @@ def show_command(spec: str, count: int, output: Path, size: int, with_landmarks:
 
     if count < 1:
         raise GankitError("-n must be at least 1")
+    if Path(spec).is_file():
+        raise GankitError(f"{spec} is a file; 'data show' takes a folder of images or a dataset spec "
+                          "(synthetic-faces, folder:PATH, celeba:PATH, ...)")
     dataset = open_dataset(spec, size, seed=seed, strict=strict)
     batch = dataset.take(torch.arange(min(count, len(dataset))))
     images = batch["image"].permute(0, 2, 3, 1).numpy()

@@ -10,6 +10,23 @@ import click
 from gankit_core.errors import GankitError
 
 
+def json_text(results: dict) -> str:
+    """Metric results as strict JSON: a value that is not a finite number (an infinite PSNR of identical
+    images, a NaN) is null, since JSON has no Infinity or NaN."""
+    import math
+
+    def finite(value):
+        return value if not isinstance(value, float) or math.isfinite(value) else None
+
+    return json.dumps({name: finite(value) for name, value in results.items()}, indent=2, allow_nan=False)
+
+
+def _plain(name: str, value) -> str:
+    if value is None:
+        return "n/a (one subset: -n is below KID's subset size of 1000)" if name == "kid_std" else "n/a"
+    return f"{value:.5g}"
+
+
 @click.command("eval")
 @click.argument("model_name", metavar="MODEL")
 @click.option("--checkpoint", required=True, type=click.Path(path_type=Path), help="Checkpoint file or run directory.")
@@ -30,10 +47,10 @@ def eval_command(model_name, checkpoint, metric_names, count, data, seed, device
     results = api.evaluate(checkpoint, metrics, count=count, data=data, seed=seed, device=device, inception=inception,
                            model=model_name)
     if as_json:
-        click.echo(json.dumps(results, indent=2))
+        click.echo(json_text(results))
         return
     for name, value in results.items():
-        click.echo(f"{name:<28} {value:.5g}")
+        click.echo(f"{name:<28} {_plain(name, value)}")
 
 
 @click.command("fid")
@@ -54,9 +71,10 @@ def fid_command(set_a, set_b, size, count, device, inception, as_json) -> None:
     results = fid_between(images_a, images_b, InceptionFeatures(inception, device=device))
     results.update({"images_a": images_a.shape[0], "images_b": images_b.shape[0]})
     if as_json:
-        click.echo(json.dumps(results, indent=2))
+        click.echo(json_text(results))
         return
-    click.echo(f"FID {results['fid']:.3f}   KID {results['kid']:.5f} ± {results['kid_std']:.5f}   "
+    spread = f" ± {results['kid_std']:.5f}" if results["kid_std"] is not None else " (one subset: no spread)"
+    click.echo(f"FID {results['fid']:.3f}   KID {results['kid']:.5f}{spread}   "
                f"({images_a.shape[0]} vs {images_b.shape[0]} images)")
 
 

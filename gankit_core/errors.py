@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 
 
 class GankitError(Exception):
@@ -38,3 +39,17 @@ def did_you_mean(name: str, candidates) -> str:
     """A '; did you mean 'x'?' suffix naming the closest candidate, or '' when none is close."""
     close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.5)
     return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def debug_enabled() -> bool:
+    """``gankit --debug`` or ``GANKIT_DEBUG=1``: show the traceback behind a one-line error."""
+    return os.environ.get("GANKIT_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def describe_os_error(error: OSError) -> str:
+    """'PATH: reason' for a failed file operation (the path the user named, and what the system said)."""
+    reason = error.strerror or str(error) or type(error).__name__
+    if error.filename is None:
+        return reason
+    target = f"{error.filename} -> {error.filename2}" if error.filename2 is not None else str(error.filename)
+    return f"{target}: {reason}"

@@ -12,6 +12,7 @@ import numpy as np
 from gankit_core.data import Dataset, parse_options
 from gankit_core.data.synthetic import EXPRESSIONS, RENDER_VERSION, STYLES, face_params, landmarks, render
 from gankit_core.errors import DataError
+from gankit_core.progress import Steps
 
 OPTIONS = {"n": int, "style": str, "identities": int, "split": str, "cache": bool}
 DEFAULT_COUNT = 4096
@@ -43,12 +44,15 @@ def render_set(seed: int, count: int, size: int, style: str, identities: int, sp
     identity, expression, intensity = sample_plan(seed, count, identities, split)
     images = np.empty((count, 3, size, size), dtype=np.uint8)
     points = np.empty((count, 68, 2), dtype=np.float32)
-    for start in range(0, count, CHUNK):
-        stop = min(start + CHUNK, count)
-        params = face_params(seed, identity[start:stop], expression[start:stop], intensity[start:stop])
-        pictures = render(params, size, style, noise_seed=seed * 1_000_003 + start)
-        images[start:stop] = pictures.transpose(0, 3, 1, 2)
-        points[start:stop] = landmarks(params, size)
+    # The first use of a size and style renders for seconds (cached after): say so on a terminal.
+    with Steps(f"rendering {count} synthetic {style} faces at {size} px", count) as progress:
+        for start in range(0, count, CHUNK):
+            stop = min(start + CHUNK, count)
+            params = face_params(seed, identity[start:stop], expression[start:stop], intensity[start:stop])
+            pictures = render(params, size, style, noise_seed=seed * 1_000_003 + start)
+            images[start:stop] = pictures.transpose(0, 3, 1, 2)
+            points[start:stop] = landmarks(params, size)
+            progress.advance(stop - start)
     boxes = region_boxes(points, size)
     return {
         "image": images,

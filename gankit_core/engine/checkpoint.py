@@ -26,22 +26,42 @@ LATEST = "latest"
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write ``data`` to ``path`` through a temporary file and a rename, with the mode a plain ``open()`` would
+    give (the umask's, or the replaced file's own). A failure names ``path`` and the reason, never the
+    temporary file."""
+    path = Path(path)
+    temporary = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), _plain_open_mode(path))
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
+        temporary = None
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+    except OSError as error:
+        raise OSError(error.errno, f"cannot write ({error.strerror})", str(path)) from error
     finally:
-        os.close(directory)
+        if temporary is not None:
+            Path(temporary).unlink(missing_ok=True)
+
+
+def _plain_open_mode(path: Path) -> int:
+    """The permission bits ``open(path, "wb")`` would leave: an existing file keeps its own, a new one gets
+    0666 less the umask (mkstemp alone would make every file 0600)."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def _flatten_optimizer(prefix: str, state: dict[str, Any], tensors: dict[str, torch.Tensor]) -> dict:

@@ -75,3 +75,53 @@ class StopSignal:
         name = "Ctrl-C" if self.received == signal.SIGINT else "SIGTERM"
         where = f"; resume with: gankit resume {run_dir}" if run_dir else ""
         return TrainingInterrupted(f"stopped by {name} at step {step}, checkpoint saved{where}")
+
+
+class FirstStepFailed(GankitError):
+    """A model's first training step raised: usually a network that does not fit the config (an image size its
+    layers cannot take). The message names the model, the network and its input shapes; ``--debug`` shows the
+    traceback."""
+
+
+def _shapes(values) -> str:
+    import torch
+
+    shapes = [" x ".join(map(str, v.shape)) for v in values if isinstance(v, torch.Tensor)]
+    return ", ".join(shapes) if shapes else "no tensors"
+
+
+@contextlib.contextmanager
+def first_step_named(model_name: str, networks: dict, batch: dict) -> Iterator[None]:
+    """Run the first step with each network's entry recorded, so a failure inside one is reported as
+    'model M, network N (Type) on input S: reason' instead of a bare traceback from deep inside it."""
+    running: list[tuple[str, str, str]] = []  # networks entered and not yet left, innermost last
+    handles = []
+    for name, network in networks.items():
+        def enter(module, args, name=name):
+            running.append((name, type(getattr(module, "_orig_mod", module)).__name__, _shapes(args)))
+
+        def leave(module, args, output):
+            if running:
+                running.pop()
+
+        handles += [network.register_forward_pre_hook(enter), network.register_forward_hook(leave)]
+    from gankit_core.engine.step import NonFiniteLoss
+
+    try:
+        yield
+    except (GankitError, NonFiniteLoss):  # already a user message, or the NaN guard's to handle
+        raise
+    except Exception as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        reason = f"{type(error).__name__}: {reason}" if reason else type(error).__name__
+        if running:
+            name, kind, shapes = running[-1]
+            where = f"network '{name}' ({kind}) failed on input {shapes}"
+        else:
+            where = "its training step failed outside the networks"
+        images = _shapes([batch["image"]]) if "image" in batch else _shapes(batch.values())
+        raise FirstStepFailed(f"model '{model_name}', first training step (batch images {images}): {where}: "
+                              f"{reason} (run with --debug for the traceback)") from error
+    finally:
+        for handle in handles:
+            handle.remove()

@@ -3,8 +3,10 @@ the step a run starts from."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,16 +21,28 @@ def plugin_versions() -> dict[str, str]:
     return {info.ref.distribution: info.ref.version for info in get_plugins().plugins if info.ok}
 
 
+# What a run writes into its directory: a fresh run refuses a folder that already holds any of them.
+RUN_FILES = ("config.toml", "metrics.jsonl", "report.html")
+RUN_FOLDERS = ("checkpoints", "samples", "tensorboard")
+
+
 def open_run_dir(requested: Path | None, model_name: str, resuming: bool) -> Path:
+    """Create the run directory (a fresh run refuses one holding an earlier run's files) and check that it,
+    samples/ and checkpoints/ take files, so a run that could not save says so before it trains."""
     run_dir = requested or Path("runs") / f"{model_name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-    try:
-        (run_dir / "samples").mkdir(parents=True, exist_ok=True)
-        (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ConfigError(f"cannot create run directory {run_dir}: {error.strerror}") from None
-    if not resuming and any((run_dir / "checkpoints").glob("*.safetensors")):
-        raise ConfigError(f"{run_dir} already holds a run; continue it with 'gankit resume {run_dir}' "
-                          "or choose another --out")
+    if not resuming:
+        earlier = [name for name in RUN_FILES if (run_dir / name).exists()]
+        earlier += [f"{name}/" for name in RUN_FOLDERS if (run_dir / name).is_dir() and any((run_dir / name).iterdir())]
+        if earlier:
+            raise ConfigError(f"{run_dir} already holds a run ({', '.join(earlier)}); continue it with "
+                              f"'gankit resume {run_dir}', or choose another --out")
+    for folder in (run_dir, run_dir / "samples", run_dir / "checkpoints"):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as error:
+            raise ConfigError(f"cannot write to {folder}: {error.strerror}; nothing was trained") from None
     return run_dir
 
 
@@ -62,3 +76,16 @@ def trim_metrics(run_dir: Path, keep_until: int | None) -> None:
 
     kept = [row for row in read_metrics(path) if keep_until is not None and before(row)]
     ckpt.write_atomic(path, "".join(json.dumps(row) + "\n" for row in kept).encode())
+
+
+def remove_unstarted_run(run_dir: Path) -> None:
+    """Take back what a fresh run wrote before its first step failed, so the same --out works once it is fixed
+    (a fresh run's folder held none of these before: open_run_dir refuses one that does)."""
+    import shutil
+
+    for name in RUN_FILES:
+        (run_dir / name).unlink(missing_ok=True)
+    for name in RUN_FOLDERS:
+        shutil.rmtree(run_dir / name, ignore_errors=True)
+    with contextlib.suppress(OSError):  # kept when it holds the user's own files
+        run_dir.rmdir()

@@ -15,11 +15,18 @@ from gankit_core.data import Dataset, open_dataset
 from gankit_core.data.loader import BatchLoader
 from gankit_core.engine import checkpoint as ckpt
 from gankit_core.engine import distributed
-from gankit_core.engine.guards import NaNGuard, StopSignal, TrainingDiverged, TrainingInterrupted
+from gankit_core.engine.guards import (
+    FirstStepFailed,
+    NaNGuard,
+    StopSignal,
+    TrainingDiverged,
+    TrainingInterrupted,
+    first_step_named,
+)
 from gankit_core.engine.helpers import GeneratorEMA
 from gankit_core.engine.optim import ScheduledOptimizer
 from gankit_core.engine.precision import Precision, choose_device, choose_precision
-from gankit_core.engine.run_dir import open_run_dir, trim_metrics, write_config
+from gankit_core.engine.run_dir import open_run_dir, remove_unstarted_run, trim_metrics, write_config
 from gankit_core.engine.run_log import RunLog, progress_bar
 from gankit_core.engine.sampler import SampleWriter
 from gankit_core.engine.stages import PlannedStage, StagePlan, enter_stage, set_modes
@@ -188,6 +195,9 @@ class Trainer:
             self.total_steps = steps
         if self.resume_from is not None:
             restore_state(self, ckpt.read(self.resume_from))
+            if self.total_steps < self.step:
+                raise ConfigError(f"the run is already at step {self.step} ({self.resume_from}); the step count is "
+                                  f"the total to train to, so give more than {self.step}, not {self.total_steps}")
         writes = self.dist.is_main and self.write
         if writes:
             self.run_dir = open_run_dir(self.requested_run_dir, self.model.name, self.resume_from is not None)
@@ -199,6 +209,7 @@ class Trainer:
         guard, stop = NaNGuard(self.settings.nan_patience), StopSignal()
         progress = progress_bar(writes and self.settings.progress)
         stage = self.plan.at(self.step) if self.step < self.total_steps else None
+        first_step = self.step
         try:
             with stop.installed(), progress:
                 task = progress.add_task(self._title(stage), total=self.total_steps, completed=self.step, info="")
@@ -211,7 +222,14 @@ class Trainer:
                         progress.update(task, description=self._title(stage))
                     batch = self.prepare_batch(self.loader.next())
                     try:
-                        scalars = self.train_on(batch)
+                        if self.step == first_step:
+                            if self.settings.compile:  # torch.compile works during the first steps: say why they wait
+                                progress.update(task, description=f"{self._title(stage)} (compiling the networks)")
+                            with first_step_named(self.model.name, self.nets, batch):
+                                scalars = self.train_on(batch)
+                            progress.update(task, description=self._title(stage))
+                        else:
+                            scalars = self.train_on(batch)
                         guard.passed()
                     except NonFiniteLoss as error:
                         guard.skip(str(error), self.step + 1)
@@ -230,6 +248,11 @@ class Trainer:
                         samples.write(f"step-{self.step:06d}")
                     if self.step % self.settings.checkpoint_every == 0 and guard.healthy:
                         guard.last_good = self.save_checkpoint() or guard.last_good
+        except FirstStepFailed:
+            if writes and self.resume_from is None:
+                log.close()
+                remove_unstarted_run(self.run_dir)
+            raise
         finally:
             log.close()
         last_checkpoint = self._finish(samples) if writes else None

@@ -42,17 +42,20 @@ def frechet_distance(a: FeatureStats, b: FeatureStats) -> float:
 
 
 def kernel_inception_distance(a: Tensor | np.ndarray, b: Tensor | np.ndarray, subsets: int = 10,
-                              subset_size: int = 1000, seed: int = 0) -> tuple[float, float]:
+                              subset_size: int = 1000, seed: int = 0) -> tuple[float, float | None]:
     """Unbiased MMD^2 with the cubic polynomial kernel k(x, y) = (x.y / d + 1)^3, averaged over
-    random subsets; returns (mean, standard deviation)."""
+    random subsets; returns (mean, standard deviation over subsets). When both sets are no larger than
+    ``subset_size`` every subset is the whole of both sets, so one is computed and the spread is None
+    (a standard deviation of identical values would print as a meaningless 1e-16)."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     size = min(subset_size, a.shape[0], b.shape[0])
     if size < 2:
         raise GankitError(f"KID needs at least 2 images per set, got {min(a.shape[0], b.shape[0])}")
+    whole_sets = size == a.shape[0] == b.shape[0]
     dimension = a.shape[1]
     rng = np.random.default_rng(seed)
     values = []
-    for _ in range(subsets):
+    for _ in range(1 if whole_sets else subsets):
         x = a[rng.choice(a.shape[0], size, replace=False)]
         y = b[rng.choice(b.shape[0], size, replace=False)]
         k_xx = (x @ x.T / dimension + 1) ** 3
@@ -60,7 +63,7 @@ def kernel_inception_distance(a: Tensor | np.ndarray, b: Tensor | np.ndarray, su
         k_xy = (x @ y.T / dimension + 1) ** 3
         off_diagonal = (k_xx.sum() - np.trace(k_xx) + k_yy.sum() - np.trace(k_yy)) / (size * (size - 1))
         values.append(off_diagonal - 2 * k_xy.mean())
-    return float(np.mean(values)), float(np.std(values))
+    return float(np.mean(values)), (None if whole_sets else float(np.std(values)))
 
 
 def load_images(source: str, image_size: int | None = None, limit: int | None = None, seed: int = 0) -> Tensor:
@@ -69,15 +72,26 @@ def load_images(source: str, image_size: int | None = None, limit: int | None = 
 
     path = Path(source)
     if path.is_dir() and image_size is None:
-        from PIL import Image
-
-        from gankit_core.data.folders import list_images
-
-        with Image.open(list_images(path)[0]) as first:
-            image_size = min(first.size)
+        image_size = _first_image_side(path)
     dataset = open_dataset(source if not path.exists() else f"folder:{path}", image_size or 64, seed=seed)
     count = len(dataset) if limit is None else min(limit, len(dataset))
     return dataset.fields["image"][:count]
+
+
+def _first_image_side(folder: Path) -> int:
+    """The shorter side of the folder's first readable image (unreadable ones are skipped, as loading does)."""
+    from PIL import Image, UnidentifiedImageError
+
+    from gankit_core.data.folders import list_images
+
+    paths = list_images(folder)
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                return min(image.size)
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+            continue
+    raise GankitError(f"none of the {len(paths)} image file(s) in {folder} can be read")
 
 
 def cached_stats(key: str, images_fn, extractor) -> FeatureStats:
@@ -102,7 +116,7 @@ def cached_stats(key: str, images_fn, extractor) -> FeatureStats:
     return stats
 
 
-def fid_between(images_a: Tensor, images_b: Tensor, extractor) -> dict[str, float]:
+def fid_between(images_a: Tensor, images_b: Tensor, extractor) -> dict[str, float | None]:
     """FID and KID between two uint8 image sets."""
     features_a, features_b = extractor(images_a), extractor(images_b)
     fid = frechet_distance(feature_stats(features_a), feature_stats(features_b))

@@ -79,6 +79,31 @@ def score_ratings(rows: list[dict[str, str]], where: str = "ratings") -> MeqfiRe
     return MeqfiResult(images, raters, sum(images.values()) / len(images))
 
 
+def _readable_images(paths: list[Path], root: Path) -> list[tuple[str, str, bytes]]:
+    """(key, MIME type, bytes) of each image that decodes; a row is keyed by its path under ``root`` so that
+    x/a.png and y/a.png stay two images. An unreadable file is skipped with one warning line."""
+    import io
+    import sys
+
+    from PIL import Image, UnidentifiedImageError
+
+    readable = []
+    for path in paths:
+        try:
+            data = path.read_bytes()
+            with Image.open(io.BytesIO(data)) as image:
+                image.verify()  # a truncated or mislabelled file fails here, not as a broken picture in the page
+                mime = Image.MIME.get(image.format or "", "application/octet-stream")
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+            reason = getattr(error, "strerror", None) or str(error).splitlines()[0] or type(error).__name__
+            print(f"warning: skipping unreadable image {path}: {reason}", file=sys.stderr)
+            continue
+        readable.append((path.relative_to(root).as_posix(), mime, data))
+    if not readable:
+        raise GankitError(f"none of the {len(paths)} image file(s) in {root} can be read")
+    return readable
+
+
 def write_sheet(images_dir: Path, output: Path, features: tuple[str, ...] = DEFAULT_FEATURES, scale: int = 5) -> int:
     """A self-contained HTML rating page for every image in ``images_dir``; returns how many images."""
     from gankit_core.data.folders import list_images
@@ -87,17 +112,17 @@ def write_sheet(images_dir: Path, output: Path, features: tuple[str, ...] = DEFA
         raise GankitError(f"--scale must be at least 2, not {scale}")
     if not features:
         raise GankitError("--features needs at least one feature")
-    paths = list_images(Path(images_dir), "images folder")
+    images_dir = Path(images_dir)
+    images = _readable_images(list_images(images_dir, "images folder"), images_dir)
     options = "".join(f'<option value="{m}">{m}</option>' for m in range(1, scale + 1))
     options += f'<option value="{IGNORE}">{IGNORE}</option>'
     rows = []
-    for path in paths:
-        data = base64.b64encode(path.read_bytes()).decode()
-        mime = "image/png" if path.suffix.lower() == ".png" else "image/jpeg"
+    for key, mime, data in images:
         cells = "".join(f'<td><select data-feature="{html.escape(f)}"><option value="">-</option>{options}</select></td>'
                         for f in features)
-        rows.append(f'<tr data-image="{html.escape(path.name)}"><td><img src="data:{mime};base64,{data}"/>'
-                    f'<br>{html.escape(path.name)}</td>{cells}</tr>')
+        encoded = base64.b64encode(data).decode()
+        rows.append(f'<tr data-image="{html.escape(key)}"><td><img src="data:{mime};base64,{encoded}"/>'
+                    f'<br>{html.escape(key)}</td>{cells}</tr>')
     header = "".join(f"<th>{html.escape(f)}</th>" for f in features)
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>MEQFI rating sheet</title>
 <style>body{{font-family:sans-serif;margin:2em}} td,th{{padding:4px 10px;text-align:center}}
@@ -111,12 +136,14 @@ img{{width:128px;image-rendering:pixelated}}</style></head><body>
 <script>
 const FEATURES = {json.dumps(list(features))};
 const SCALE = {scale};
+// An image's key is its path under the folder, which may hold a comma or a quote: CSV-quote it.
+const quote = v => /[",\n]/.test(v) ? '"' + v.replace(/"/g, '""') + '"' : v;
 function exportCsv() {{
   const rater = document.getElementById('rater').value.replace(/[",\\n]/g, ' ');
   const lines = [['rater', 'image', 'scale'].concat(FEATURES).join(',')];
   for (const row of document.querySelectorAll('tr[data-image]')) {{
     const marks = FEATURES.map(f => row.querySelector(`select[data-feature="${{f}}"]`).value || '{IGNORE}');
-    lines.push([rater, row.dataset.image, SCALE].concat(marks).join(','));
+    lines.push([rater, quote(row.dataset.image), SCALE].concat(marks).join(','));
   }}
   const blob = new Blob([lines.join('\\n') + '\\n'], {{type: 'text/csv'}});
   const link = document.createElement('a');
@@ -129,4 +156,4 @@ function exportCsv() {{
     from gankit_core.engine.checkpoint import write_atomic
 
     write_atomic(Path(output), page.encode())
-    return len(paths)
+    return len(images)
