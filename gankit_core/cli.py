@@ -48,6 +48,7 @@ class GankitGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
+            _warn_duplicates()  # a name two plugins both claim: said before any command runs
             return super().invoke(ctx)
         except GankitError as error:
             _show_traceback()
@@ -64,6 +65,13 @@ def _show_traceback() -> None:
         import traceback
 
         traceback.print_exc()
+
+
+def _warn_duplicates() -> None:
+    from gankit_core.plugins import get_plugins
+
+    for warning in get_plugins().warnings:
+        click.echo(f"warning: {warning}", err=True)
 
 
 def _warn_broken() -> None:
@@ -116,6 +124,8 @@ def list_command(pattern: str, kind: str | None, as_json: bool) -> None:
 @click.option("--requirements", is_flag=True, help="Also show what each plugin requires.")
 def plugins_command(as_json: bool, requirements: bool) -> None:
     """Installed plugins with their versions and hooks, and broken plugins with their error."""
+    from rich.markup import escape
+
     from gankit_core.plugins import get_plugins
 
     infos = get_plugins().plugins
@@ -128,6 +138,7 @@ def plugins_command(as_json: bool, requirements: bool) -> None:
     table = Table(*columns, box=None, pad_edge=False)
     for info in infos:
         detail = ", ".join(h.removeprefix("register_") for h in info.hooks) if info.ok else f"[red]BROKEN: {info.error}[/]"
+        detail += "".join(f"\n[yellow]warning: {escape(warning)}[/]" for warning in info.warnings)
         row = [info.ref.name, info.ref.distribution, info.ref.version, detail]
         if requirements:
             row.append(", ".join(info.requires))
@@ -170,11 +181,14 @@ def info_command(name: str, layers: bool, as_json: bool) -> None:
             makes = " \\[inference]" if network in info.get("inference_networks", ()) else ""
             console.print(f"  network [bold]{network}[/]{makes} ({record['type']}): {record['params']:,} trainable "
                           "parameters")
+            if layers and "layers" not in record and record["params"]:
+                console.print("  no layer table: this component declares no example_inputs() to trace with")
             if "layers" in record:
                 table = Table("layer", "type", "output", "params", box=None, pad_edge=False)
                 for row in record["layers"]:
                     shape = " x ".join(map(str, row["output"])) if row["output"] else "-"
-                    table.add_row(row["layer"], row["type"], shape, f"{row['params']:,}")
+                    kind = row["type"] + (f" ({', '.join(row['parametrizations'])})" if row.get("parametrizations") else "")
+                    table.add_row(row["layer"], kind, shape, f"{row['params']:,}")
                 console.print(f"  input: {record['input']}")
                 console.print(table)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -36,6 +37,7 @@ class PluginInfo:
     hooks: list[str] = field(default_factory=list)
     error: str | None = None
     requires: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # entries dropped because another plugin has the name
 
     @property
     def ok(self) -> bool:
@@ -48,6 +50,7 @@ class PluginInfo:
             "version": self.ref.version,
             "hooks": self.hooks,
             "error": self.error,
+            "warnings": self.warnings,
         }
         if requirements:
             out["requires"] = self.requires
@@ -66,6 +69,11 @@ class PluginSet:
     @property
     def broken(self) -> list[PluginInfo]:
         return [p for p in self.plugins if not p.ok]
+
+    @property
+    def warnings(self) -> list[str]:
+        """One line per duplicate name, naming both plugins (each appears once, on the plugin whose entry lost)."""
+        return [warning for p in self.plugins for warning in p.warnings]
 
 
 def new_manager() -> pluggy.PluginManager:
@@ -93,13 +101,24 @@ def _selection() -> set[str] | None:
 
 
 def _entry_point_plugins() -> list[tuple[metadata.EntryPoint, PluginRef]]:
+    """Installed plugins, first-installed first: when two give the same name, the one installed earlier (the
+    built-in plugins, installed with gankit) keeps it."""
     found = []
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
         dist = getattr(ep, "dist", None)
         dist_name = dist.metadata["Name"] if dist is not None else ep.name
         version = dist.version if dist is not None else "?"
-        found.append((ep, PluginRef(ep.name, dist_name, version)))
-    return sorted(found, key=lambda pair: pair[1].name)
+        found.append((_installed_at(dist), ep, PluginRef(ep.name, dist_name, version)))
+    return [(ep, ref) for _, ep, ref in sorted(found, key=lambda item: (item[0], item[2].name))]
+
+
+def _installed_at(dist: metadata.Distribution | None) -> float:
+    """When a distribution was installed: the modification time of its metadata folder (inf when unknown)."""
+    location = getattr(dist, "_path", None)  # PathDistribution's .dist-info / .egg-info folder
+    try:
+        return os.stat(location).st_mtime if location is not None else math.inf
+    except OSError:
+        return math.inf
 
 
 def _requirements(distribution: str) -> list[str]:
@@ -117,9 +136,10 @@ def load_plugins(
 ) -> PluginSet:
     """Load core's built-ins, every entry-point plugin (or those in GANKIT_LOAD_PLUGINS) and ``extra``.
 
-    Each plugin is imported, validated and asked to register on its own: one that raises, names an
-    unknown hook, or registers a name another plugin already has is recorded with its error and
-    contributes nothing, while every other plugin keeps working.
+    Each plugin is imported, validated and asked to register on its own: one that raises or names an
+    unknown hook is recorded with its error and contributes nothing, while every other plugin keeps
+    working. A name another plugin already has costs only that entry: the first-installed plugin's is
+    kept (core's and the built-in plugins' before any installed later), and a warning names both.
     """
     manager = new_manager()
     candidates: list[tuple[object, PluginRef]] = []
@@ -172,14 +192,26 @@ def load_plugins(
                     offered = {"register": register}
                     impl.function(**{name: offered[name] for name in impl.argnames if name in offered})
             for entry in staged:
-                registry.add(entry)
+                first = registry.lookup(entry.kind, entry.name)
+                if first is not None and first.plugin != ref:
+                    # A clash costs only the duplicate entry: both plugins keep everything else.
+                    info.warnings.append(f"{entry.kind} '{entry.name}' is registered by both {first.plugin} and "
+                                         f"{ref}; {first.plugin}'s is used")
+                    continue
+                registry.add(entry)  # a name registered twice by one plugin is that plugin's bug: it fails
         except Exception as error:
             for entry in staged:  # take back what this plugin managed to add before failing
                 registry.discard(entry)
+            info.warnings.clear()
             manager.unregister(module)
             info.error = str(error) if isinstance(error, GankitError) else _describe(error)
+            registry.broken.append((ref, info.error, {(e.kind, e.name) for e in staged}))
             continue
         commands.extend(staged_commands)
+    for info in infos:
+        if info.error is not None and all(ref is not info.ref for ref, _, _ in registry.broken):
+            registry.broken.append((info.ref, info.error, set()))
+    infos.sort(key=lambda info: (info.ref.name != "gankit", info.ref.name))
     return PluginSet(manager, registry, infos, commands)
 
 

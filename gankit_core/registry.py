@@ -75,6 +75,9 @@ class Registry:
 
     def __init__(self) -> None:
         self._entries: dict[tuple[str, str], Entry] = {}
+        # Plugins that failed to load: (plugin, its error, the (kind, name)s it had registered before failing),
+        # so a lookup of one of their names says the plugin is broken instead of "unknown".
+        self.broken: list[tuple[PluginRef, str, set[tuple[str, str]]]] = []
 
     def add(self, entry: Entry) -> None:
         if entry.kind not in KINDS:
@@ -89,6 +92,10 @@ class Registry:
             )
         self._entries[key] = entry
 
+    def lookup(self, kind: str, name: str) -> Entry | None:
+        """The entry registered as ``kind`` ``name``, or None."""
+        return self._entries.get((kind, name))
+
     def discard(self, entry: Entry) -> None:
         """Remove ``entry`` if it is the one registered under its kind and name."""
         if self._entries.get((entry.kind, entry.name)) is entry:
@@ -98,8 +105,23 @@ class Registry:
         try:
             return self._entries[(kind, name)]
         except KeyError:
+            broken = self._broken_owner(kind, name)
+            if broken is not None:
+                raise UnknownNameError(broken) from None
             known = [n for (k, n) in self._entries if k == kind]
-            raise UnknownNameError(f"unknown {kind} '{name}'{did_you_mean(name, known)}") from None
+            hint = did_you_mean(name, known)
+            if not hint and self.broken:
+                names = ", ".join(ref.distribution for ref, _, _ in self.broken)
+                hint = f" (plugins that failed to load: {names}; 'gankit plugins' shows why)"
+            raise UnknownNameError(f"unknown {kind} '{name}'{hint}") from None
+
+    def _broken_owner(self, kind: str, name: str) -> str | None:
+        """The message for a name that a broken plugin gave (or would have: one named after it failed to import)."""
+        for ref, error, names in self.broken:
+            if (kind, name) in names or name in (ref.name, ref.distribution.removeprefix("gankit-")):
+                return (f"{kind} '{name}' comes from plugin {ref.distribution}, which failed to load ({error}); "
+                        "'gankit plugins' shows every plugin's state")
+        return None
 
     def find(self, name: str) -> list[Entry]:
         """Every entry called ``name``, of any kind (``gankit info`` takes a bare name)."""

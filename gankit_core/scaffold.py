@@ -178,6 +178,28 @@ Written by `gankit plugin new {name}`; see gankit's docs/writing-plugins.md.
 _NAME = re.compile(r"^[a-z][a-z0-9-]*$")
 
 
+def _refuse_taken(name: str, distribution: str, package: str) -> None:
+    """A new plugin must not share its distribution, package or registered names with an installed one: pip would
+    replace that plugin, or the registry would keep the other plugin's entries instead of the new one's."""
+    import importlib.util
+    from importlib import metadata
+
+    from gankit_core.plugins import get_registry
+
+    try:
+        installed = metadata.distribution(distribution)
+    except metadata.PackageNotFoundError:
+        installed = None
+    if installed is not None:
+        raise GankitError(f"a distribution named {distribution} is already installed ({installed.version}); "
+                          "choose another name")
+    if importlib.util.find_spec(package) is not None:
+        raise GankitError(f"a Python package named {package} is already importable; choose another name")
+    taken = sorted({f"{entry.kind} '{entry.name}' ({entry.plugin})" for entry in get_registry() if entry.name == name})
+    if taken:
+        raise GankitError(f"'{name}' is already registered: {', '.join(taken)}; choose another name")
+
+
 def write_plugin(name: str, directory: Path) -> Path:
     """Write ``gankit-NAME/`` under ``directory``; refuses bad names and existing folders."""
     if not _NAME.match(name):
@@ -187,6 +209,7 @@ def write_plugin(name: str, directory: Path) -> Path:
         raise GankitError(f"plugin name {name!r} gives a Python keyword as package name")
     cls = "".join(part.capitalize() for part in name.split("-")) + "GAN"
     distribution = f"gankit-{name}"
+    _refuse_taken(name, distribution, package)
     folder = Path(directory) / distribution
     if folder.exists():
         raise GankitError(f"{folder} already exists")

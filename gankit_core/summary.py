@@ -14,24 +14,35 @@ def count_parameters(module) -> int:
 
 
 def layer_table(module, inputs: tuple) -> list[dict[str, Any]]:
-    """One row per leaf layer in call order: name, type, output shape, trainable parameters."""
+    """One row per layer in call order: name, type, output shape, trainable parameters. A layer wrapped by
+    parametrizations (spectral norm, weight norm) is one row of the layer it wraps, with its parameters."""
     import torch
+    from torch.nn.utils import parametrize
 
     rows: list[dict[str, Any]] = []
     handles = []
     names = {m: n for n, m in module.named_modules()}
+    # The modules inside a parametrized layer's `parametrizations` compute its weight: not layers of their own.
+    inside = {id(m) for layer in module.modules() if parametrize.is_parametrized(layer)
+              for m in layer.parametrizations.modules()}
 
     def record(layer, args, output):
         shape = tuple(output.shape) if isinstance(output, torch.Tensor) else None
-        rows.append({
+        row = {
             "layer": names.get(layer, "?"),
-            "type": type(layer).__name__,
+            "type": _layer_type(layer),
             "output": list(shape[1:]) if shape else None,
-            "params": sum(p.numel() for p in layer.parameters(recurse=False) if p.requires_grad),
-        })
+            "params": sum(p.numel() for p in layer.parameters(recurse=parametrize.is_parametrized(layer))
+                          if p.requires_grad),
+        }
+        if parametrize.is_parametrized(layer):
+            row["parametrizations"] = sorted({_parametrization_name(f) for fs in layer.parametrizations.values()
+                                              for f in fs})
+        rows.append(row)
 
     for layer in module.modules():
-        if next(layer.children(), None) is None:  # leaves only: containers would repeat their children
+        leaf = next(layer.children(), None) is None  # containers would repeat their children
+        if (leaf or parametrize.is_parametrized(layer)) and id(layer) not in inside:
             handles.append(layer.register_forward_hook(record))
     was_training = module.training
     module.eval()
@@ -43,6 +54,37 @@ def layer_table(module, inputs: tuple) -> list[dict[str, Any]]:
         for handle in handles:
             handle.remove()
     return rows
+
+
+def _layer_type(layer) -> str:
+    """The class a user wrote: torch replaces a parametrized layer's class with a generated subclass of it."""
+    from torch.nn.utils import parametrize
+
+    return type(layer).__mro__[1].__name__ if parametrize.is_parametrized(layer) else type(layer).__name__
+
+
+def _parametrization_name(function) -> str:
+    """'_SpectralNorm' -> 'spectral norm', '_WeightNorm' -> 'weight norm'."""
+    import re
+
+    return re.sub(r"(?<!^)(?=[A-Z])", " ", type(function).__name__.lstrip("_")).lower()
+
+
+def _default_image_input(entry: Entry, factory):
+    """A discriminator takes an image: without its own ``example_inputs``, trace it on 2 x 3 x S x S with S its
+    ``image_size`` default (64 when it has none). A generator's input (noise, an image) is its own to say."""
+    if entry.kind != "discriminator":
+        return None
+    import inspect
+
+    import torch
+
+    try:
+        parameter = inspect.signature(factory).parameters.get("image_size")
+    except (TypeError, ValueError):
+        parameter = None
+    size = parameter.default if parameter is not None and isinstance(parameter.default, int) else 64
+    return lambda: (torch.zeros(2, 3, size, size),)
 
 
 def describe(entry: Entry, layers: bool = False) -> dict[str, Any]:
@@ -72,7 +114,7 @@ def describe(entry: Entry, layers: bool = False) -> dict[str, Any]:
     elif entry.kind in ("generator", "discriminator", "layer"):
         network = target()
         info["networks"] = {entry.name: {"type": type(network).__name__, "params": count_parameters(network)}}
-        example = getattr(network, "example_inputs", None)
+        example = getattr(network, "example_inputs", None) or _default_image_input(entry, target)
         if layers and example is not None:
             inputs = example()
             info["networks"][entry.name]["input"] = [list(t.shape[1:]) for t in inputs]
