@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from gankit_core import api  # noqa: E402
 from gankit_core.engine.bench import benchmark, median_ms  # noqa: E402
+from gankit_core.errors import GankitError  # noqa: E402
 
 # model -> (reference module, model config overrides that match the reference networks)
 REFERENCES = {
@@ -34,12 +35,16 @@ def main() -> None:
 
     module_name, overrides = REFERENCES[args.model]
     reference = importlib.import_module(module_name)
-    model = api.create_model(args.model, **overrides)
-    batch = args.batch_size or model.config.batch_size
-    size = args.image_size or model.config.image_size
+    try:  # a size or batch the model or its reference cannot take is one line, as in the gankit commands
+        model = api.create_model(args.model, **overrides)
+        batch = args.batch_size or model.config.batch_size
+        size = args.image_size or model.config.image_size
+        api.create_model(args.model, **overrides, batch_size=batch, image_size=size)
+        reference_step = reference.make_reference_step(batch, size)
+    except (GankitError, ValueError) as error:
+        sys.exit(f"error: {error}")
     import torch
 
-    reference_step = reference.make_reference_step(batch, size)
     cycle = model.config.n_critic  # time whole cycles, as gankit bench does
     reference_ms = median_ms(lambda: [reference_step() for _ in range(cycle)], torch.device("cpu"), args.steps,
                              args.warmup) / cycle

@@ -1,7 +1,8 @@
 """Face landmarks for real photos through whichever landmark-detector plugin is installed.
 
 A detector is registered (``register_landmark_detectors``) as a factory returning an object with
-``detect(image) -> list[DetectedFace]`` for an H x W x 3 uint8 RGB image, best face first.
+``detect(image) -> list[DetectedFace]`` for an H x W x 3 uint8 RGB image, best face first, and optionally a
+``score_threshold``: the score a further face needs to be reported by ``--all-faces``.
 """
 
 from __future__ import annotations
@@ -42,11 +43,16 @@ def get_detector(name: str | None = None):
 
 def detect_faces(image: np.ndarray, all_faces: bool = False, detector: str | None = None,
                  where: str = "image") -> list[DetectedFace]:
-    """Faces in an RGB uint8 image, highest score first (only that one unless ``all_faces``)."""
-    faces = sorted(get_detector(detector).detect(image), key=lambda face: -face.score)
+    """Faces in an RGB uint8 image, highest score first: the best one, and with ``all_faces`` every further face
+    whose score reaches the detector's ``score_threshold`` (a weak second detection is a pattern, not a face)."""
+    found = get_detector(detector)
+    faces = sorted(found.detect(image), key=lambda face: -face.score)
     if not faces:
         raise DataError(f"no face found in {where}")
-    return faces if all_faces else faces[:1]
+    if not all_faces:
+        return faces[:1]
+    threshold = getattr(found, "score_threshold", float("-inf"))  # optional: a detector's scores are its own scale
+    return faces[:1] + [face for face in faces[1:] if face.score >= threshold]
 
 
 def detect_landmarks(images: np.ndarray, paths: list[Path]) -> np.ndarray:

@@ -51,3 +51,13 @@ def test_photo_folder_with_landmarks_gives_region_boxes(tmp_path):
     assert points.shape == (68, 2) and (points >= 0).all() and (points < 128).all()
     eye = dataset.fields["eye_box"][0].tolist()
     assert eye[2] - eye[0] == eye[3] - eye[1] and eye[0] <= points[36:48, 0].min()
+
+
+def test_all_faces_leaves_out_detections_below_the_score_threshold():
+    from gankit_core.landmarking import get_detector
+
+    image = skimage_data.astronaut()
+    raw = get_detector().detect(image)  # dlib keeps the suit's round patch too, at a low score
+    assert len(raw) == 2 and raw[1].score < get_detector().score_threshold <= raw[0].score
+    faces = detect_faces(image, all_faces=True)
+    assert [face.box for face in faces] == [raw[0].box]
