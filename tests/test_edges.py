@@ -447,3 +447,37 @@ def test_the_package_ships_py_typed_for_plugin_authors():
     from importlib.resources import files
 
     assert files("gankit_core").joinpath("py.typed").is_file()
+
+
+def _commands(group, path=("gankit",)):
+    import click
+
+    context = click.Context(group)
+    for name in group.list_commands(context):
+        command = group.get_command(context, name)
+        if isinstance(command, click.Group):
+            yield from _commands(command, (*path, name))
+        else:
+            yield " ".join((*path, name)), command
+
+
+def test_cli_docs_give_every_command_with_every_option():
+    """Each command's synopsis in docs/cli.md (a code span or block starting `gankit COMMAND`) names all its options."""
+    import re
+
+    import click
+
+    from gankit_core.cli import cli
+
+    text = (REPO / "docs" / "cli.md").read_text()
+    for path, command in _commands(cli):
+        synopses = []
+        for found in re.finditer(re.escape(path) + r"\b", text):
+            ends = [e for e in (text.find("`", found.end()), text.find("\ngankit ", found.end())) if e != -1]
+            synopses.append(text[found.start() : min(ends)])
+        assert synopses, f"docs/cli.md has no synopsis of '{path}'"
+        synopsis = " ".join(synopses)
+        for parameter in command.params:
+            if isinstance(parameter, click.Option) and not parameter.hidden and "--help" not in parameter.opts:
+                option = max(parameter.opts, key=len)
+                assert re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", synopsis), f"{path}: {option} not documented"
