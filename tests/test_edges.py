@@ -433,6 +433,14 @@ def test_rough_edges_are_clear_lines(args, message):
     one_error_line(gankit(*args), message)
 
 
+def test_piped_listings_are_not_cut_at_80_columns():
+    env = {key: value for key, value in os.environ.items() if key != "COLUMNS"}
+    listed = subprocess.run([sys.executable, "-m", "gankit_core", "list"], capture_output=True, text=True, env=env)
+    row = next(line for line in listed.stdout.splitlines() if "synthetic-faces" in line)
+    assert row.rstrip().endswith("Procedural faces with exact landmarks, boxes, identities and expressions (built in)")
+    assert len(row.rstrip()) > 80
+
+
 def test_kid_reports_no_spread_for_one_subset_and_a_spread_for_several():
     from gankit_core.metrics.fid import kernel_inception_distance
 
