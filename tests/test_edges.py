@@ -357,6 +357,21 @@ def test_info_layers_shows_spectral_norm_convs_as_convs():
     assert "Conv2d (spectral norm)" in table
 
 
+def test_layer_table_shows_weight_norm_layers_as_the_layer_they_wrap():
+    import torch
+    from torch import nn
+    from torch.nn.utils.parametrizations import weight_norm
+
+    from gankit_core.summary import layer_table
+
+    network = nn.Sequential(weight_norm(nn.Conv2d(3, 4, 3)), nn.ReLU(), nn.Flatten(), weight_norm(nn.Linear(4 * 6 * 6, 2)))
+    rows = layer_table(network, (torch.zeros(1, 3, 8, 8),))
+    assert [(row["type"], row.get("parametrizations")) for row in rows] == [
+        ("Conv2d", ["weight norm"]), ("ReLU", None), ("Flatten", None), ("Linear", ["weight norm"])]
+    assert rows[0]["params"] == 3 * 4 * 9 + 4 + 4  # direction, bias and one magnitude per output channel
+    assert sum(row["params"] for row in rows) == sum(p.numel() for p in network.parameters())
+
+
 def test_metric_json_is_strict_with_null_for_non_finite_values():
     from gankit_core.cli_metrics import json_text
 
@@ -395,10 +410,8 @@ def test_registered_metrics_are_the_ones_eval_can_run():
     assert {row["name"] for row in listed} == {"fid", "kid"}
 
 
-def test_rendering_shows_progress_on_a_terminal_only(tmp_path):
-    command = [sys.executable, "-m", "gankit_core", "data", "synth", "--n", "300", "--size", "32", "--seed", "7"]
-    piped = subprocess.run([*command, "--out", str(tmp_path / "piped")], capture_output=True, text=True)
-    assert piped.returncode == 0 and piped.stderr == ""
+def stderr_on_a_terminal(command: list[str]) -> tuple[int, str]:
+    """Run ``command`` with stderr on a pseudo-terminal; its exit code and what it showed there."""
     primary, secondary = pty.openpty()
     shown: list[bytes] = []
 
@@ -414,13 +427,29 @@ def test_rendering_shows_progress_on_a_terminal_only(tmp_path):
 
     reader = threading.Thread(target=drain)
     reader.start()
-    terminal = subprocess.run([*command, "--out", str(tmp_path / "tty")], stdout=subprocess.PIPE, stderr=secondary,
-                              env={**os.environ, "COLUMNS": "120"})
+    result = subprocess.run(command, stdout=subprocess.PIPE, stderr=secondary, env={**os.environ, "COLUMNS": "120"})
     os.close(secondary)
     reader.join(timeout=10)
     os.close(primary)
-    assert terminal.returncode == 0
-    assert "rendering 300 synthetic photo faces at 32 px" in b"".join(shown).decode(errors="replace")
+    return result.returncode, b"".join(shown).decode(errors="replace")
+
+
+def test_rendering_shows_progress_on_a_terminal_only(tmp_path):
+    command = [sys.executable, "-m", "gankit_core", "data", "synth", "--n", "300", "--size", "32", "--seed", "7"]
+    piped = subprocess.run([*command, "--out", str(tmp_path / "piped")], capture_output=True, text=True)
+    assert piped.returncode == 0 and piped.stderr == ""
+    code, shown = stderr_on_a_terminal([*command, "--out", str(tmp_path / "tty")])
+    assert code == 0 and "rendering 300 synthetic photo faces at 32 px" in shown
+
+
+def test_eval_shows_progress_on_a_terminal_only(fake_plugins, tiny_run):
+    fake_plugins("gankit-brightness", BRIGHTNESS_PLUGIN)
+    command = [sys.executable, "-m", "gankit_core", "eval", "dcgan", "--checkpoint", str(tiny_run), "--metric",
+               "mean-brightness", "-n", "6"]
+    piped = subprocess.run(command, capture_output=True, text=True)
+    assert piped.returncode == 0 and piped.stderr == ""
+    code, shown = stderr_on_a_terminal(command)
+    assert code == 0 and "generating 6 images" in shown
 
 
 # ------------------------------------------------------------------------------- small rough edges
