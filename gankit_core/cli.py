@@ -377,9 +377,11 @@ def bench_command(model_name: str, steps: int, warmup: int, as_json: bool, **opt
 
 def _add_builtin_command_modules() -> None:
     from gankit_core.cli_data import data_group, landmarks_command
+    from gankit_core.cli_ecosystem import export_command, report_command
     from gankit_core.cli_metrics import eval_command, fid_command, meqfi_group
 
-    for command in (data_group, landmarks_command, eval_command, fid_command, meqfi_group):
+    for command in (data_group, landmarks_command, eval_command, fid_command, meqfi_group, export_command,
+                    report_command):
         cli.add_command(command)
 
 

@@ -5,8 +5,9 @@
 - ``gankit_only`` fixture: ``gankit_only("my-plugin")`` loads core plus just that plugin for the test.
 - ``check_model_contract(name, tmp_path, **overrides)``: builds a model's networks at a tiny size,
   trains a few steps on tiny data (through every stage when the model has several), saves and reloads a
-  checkpoint with every inference network (EMA weights included), generates and samples from it, and finds
-  the model in ``gankit list``. A plugin's test suite calls it once per model.
+  checkpoint with every inference network (EMA weights included), runs each inference network on the model's
+  ``example_inputs`` for it (what ``gankit export`` traces), generates and samples from it, and finds the model
+  in ``gankit list``. A plugin's test suite calls it once per model.
 """
 
 from __future__ import annotations
@@ -127,6 +128,11 @@ def check_model_contract(name: str, tmp_path: Path, steps: int = 2, precision: s
             stored = saved.tensors[f"{prefix}/{network}/{key}"]
             assert torch.equal(value.cpu(), stored), f"network '{network}' did not reload {key}"
     size = model.config.image_size
+    for network in model.inference_networks:  # what gankit export and gankit info --layers trace with
+        with torch.no_grad():
+            traced = loaded.nets[network](*model.example_inputs(network))
+        assert traced.shape[1:] == (3, size, size), (
+            f"inference network '{network}' on example_inputs('{network}') gave shape {tuple(traced.shape)}")
     generated = loaded.generate(2)
     assert generated.shape == (2, 3, size, size), f"generate(2) gave shape {tuple(generated.shape)}"
     images = loaded.sample(2)

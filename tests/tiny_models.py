@@ -152,6 +152,11 @@ class TwoStage(Model):
     def generate(self, nets, inputs):
         return nets.gen_noise(inputs["z"])
 
+    def example_inputs(self, network):
+        if network == "gen_noise":
+            return (torch.zeros(2, self.config.latent_dim),)
+        return super().example_inputs(network)
+
     def sample(self, nets, inputs):
         real = inputs["real"]
         rows = torch.stack([real, self.translate(nets, real).to(real.dtype), self.generate(nets, inputs).to(real.dtype)], 1)
