@@ -74,8 +74,9 @@ def render(page: Path, screenshot: Path, width: int = 1400) -> Rendered:
     probed = screenshot.with_name(f"{page.stem}-probed.html")
     probed.write_text(page.read_text().replace("</body>", PROBE + "</body>"))
     profile = screenshot.parent / "chromium-profile"
-    loaded = _run(["--virtual-time-budget=5000", "--dump-dom", probed.as_uri()], profile)
-    found = re.search(r'<pre id="gankit-probe">(.*?)</pre>', loaded.stdout, re.S)
+    loaded = _run([f"--window-size={width},1000", "--virtual-time-budget=5000", "--dump-dom", probed.as_uri()],
+                  profile)  # the width the screenshot is taken at, so the page lays out the same
+    found = re.search(r'<pre id="gankit-probe"[^>]*>(.*?)</pre>', loaded.stdout, re.S)
     assert found, f"the page did not finish loading in Chromium:\n{loaded.stderr[-2000:]}"
     import html
 
