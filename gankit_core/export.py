@@ -89,7 +89,7 @@ def _shape(value_info) -> tuple[int | str, ...]:
     return tuple(d.dim_param or d.dim_value for d in value_info.type.tensor_type.shape.dim)
 
 
-def export_network(module, examples: tuple, path: Path, opset: int | None, dynamic_batch: bool,
+def export_network(network: str, module, examples: tuple, path: Path, opset: int | None, dynamic_batch: bool,
                    metadata: dict[str, str]) -> ExportedNetwork:
     """Export ``module`` traced at ``examples`` to ``path``, check it, and compare onnxruntime with PyTorch."""
     import onnx
@@ -100,7 +100,7 @@ def export_network(module, examples: tuple, path: Path, opset: int | None, dynam
         with torch.no_grad():
             module(*examples)
     except Exception as error:  # a plugin bug, but one a user meets here: say which method to fix
-        raise GankitError(f"network '{metadata['gankit.network']}' does not run on its model's example_inputs "
+        raise GankitError(f"network '{network}' does not run on its model's example_inputs "
                           f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}); "
                           "the model must override example_inputs for it") from error
     dynamic_shapes = None
@@ -121,7 +121,7 @@ def export_network(module, examples: tuple, path: Path, opset: int | None, dynam
                               external_data=False)
     except Exception as error:  # the exporter's many error types: a network it cannot express
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise GankitError(f"torch could not export network to ONNX: {first_line}") from error
+        raise GankitError(f"torch could not export network '{network}' to ONNX: {first_line}") from error
     finally:
         for log, level in zip(exporter_logs, log_levels, strict=True):
             log.setLevel(level)
@@ -144,7 +144,7 @@ def export_network(module, examples: tuple, path: Path, opset: int | None, dynam
         expected = module(*check_inputs).float().numpy()
     actual = run_onnx(path, check_inputs)
     difference = float(abs(actual - expected).max())
-    return ExportedNetwork(metadata.get("gankit.network", ""), path, names,
+    return ExportedNetwork(network, path, names,
                            tuple(_shape(value) for value in model.graph.input), _shape(model.graph.output[0]),
                            opset_used, difference)
 
@@ -171,5 +171,5 @@ def export_run(run: str | Path, output: str | Path | None = None, network: str |
         metadata = {"gankit.model": model.name, "gankit.network": name, "gankit.step": str(loaded.step),
                     "gankit.image_size": str(model.config.image_size),
                     "gankit.output": "N x 3 x H x W images in [-1, 1]"}
-        exported.append(export_network(loaded.nets[name], examples, path, opset, dynamic_batch, metadata))
+        exported.append(export_network(name, loaded.nets[name], examples, path, opset, dynamic_batch, metadata))
     return exported

@@ -167,3 +167,18 @@ def test_a_model_with_two_inference_networks_gets_one_file_each(tmp_path):
               for network in ("gen_noise", "gen_image")}
     assert shapes == {"gen_noise": [(2, 8)], "gen_image": [(2, 3, 32, 32)]}  # each from example_inputs
     assert (run_dir / "two-stage.onnx").is_file()  # --network NAME: the default name, one file
+
+
+def test_a_model_whose_example_inputs_do_not_fit_its_network_is_named(tmp_path):
+    sys.path.insert(0, str(Path(__file__).parent))
+    from tiny_models import TinyModels
+
+    from gankit_core.testing import registered_plugin
+
+    with registered_plugin(TinyModels()):  # tiny-wgan's generator takes noise; it keeps the default image input
+        run_dir = api.train("tiny-wgan", out=tmp_path / "run", steps=1, device="cpu", progress=False,
+                            num_samples=2).run_dir
+        result = CliRunner().invoke(cli, ["export", str(run_dir)])
+    assert result.exit_code == 1
+    assert re.fullmatch(r"error: network 'generator' does not run on its model's example_inputs \(RuntimeError: .*\); "
+                        r"the model must override example_inputs for it", result.output.strip()), result.output
