@@ -16,6 +16,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from gankit_core.engine.checkpoint import write_atomic
 from gankit_core.errors import GankitError
 
 EXTRA_PACKAGES = ("onnx", "onnxruntime", "onnxscript")
@@ -107,7 +108,6 @@ def export_network(network: str, module, examples: tuple, path: Path, opset: int
     if dynamic_batch:
         batch = torch.export.Dim("batch", min=1)
         dynamic_shapes = tuple({0: batch} for _ in examples)
-    path.parent.mkdir(parents=True, exist_ok=True)
     quiet = io.StringIO()  # the exporter reports its progress on stdout and logs; a failure is raised, not printed
     exporter_logs = [logging.getLogger(name) for name in ("torch.onnx", "onnxscript")]
     log_levels = [log.level for log in exporter_logs]
@@ -116,29 +116,27 @@ def export_network(network: str, module, examples: tuple, path: Path, opset: int
             warnings.simplefilter("ignore")
             for log in exporter_logs:
                 log.setLevel(logging.CRITICAL)
-            torch.onnx.export(module, examples, str(path), dynamo=True, input_names=list(names),
-                              output_names=["output"], opset_version=opset, dynamic_shapes=dynamic_shapes,
-                              external_data=False)
+            program = torch.onnx.export(module, examples, dynamo=True, input_names=list(names),
+                                        output_names=["output"], opset_version=opset, dynamic_shapes=dynamic_shapes)
+            model = program.model_proto
     except Exception as error:  # the exporter's many error types: a network it cannot express
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise GankitError(f"torch could not export network '{network}' to ONNX: {first_line}") from error
     finally:
         for log, level in zip(exporter_logs, log_levels, strict=True):
             log.setLevel(level)
-    model = onnx.load(str(path))
     for key, value in metadata.items():
         model.metadata_props.add(key=key, value=value)
-    onnx.save(model, str(path))
     try:
-        onnx.checker.check_model(str(path), full_check=True)
+        onnx.checker.check_model(model, full_check=True)
     except onnx.checker.ValidationError as error:
-        raise GankitError(f"{path}: the exported file fails onnx.checker: {str(error).splitlines()[0]}") from error
-
+        raise GankitError(f"network '{network}': the exported model fails onnx.checker: "
+                          f"{str(error).splitlines()[0]}") from error
     opset_used = next(entry.version for entry in model.opset_import if entry.domain in ("", "ai.onnx"))
     if opset is not None and opset_used != opset:  # the exporter falls back to its own opset when it cannot convert
-        path.unlink()
-        raise GankitError(f"torch's exporter cannot write opset {opset} for this network (it wrote {opset_used}); "
+        raise GankitError(f"torch's exporter cannot write opset {opset} for this network (it gave {opset_used}); "
                           "try 17 or later")
+    write_atomic(path, model.SerializeToString())  # an unwritable path is the CLI's one-line OSError
     check_inputs = random_like(examples, 3 if dynamic_batch else examples[0].shape[0])
     with torch.no_grad():
         expected = module(*check_inputs).float().numpy()

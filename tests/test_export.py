@@ -122,12 +122,17 @@ def test_export_errors_are_one_line(dcgan_run, tmp_path, monkeypatch):
          "error: the output file must end in .onnx, not 'out.txt'"),
         (["export", str(tmp_path / "missing")], re.escape(f"error: checkpoint not found: {tmp_path / 'missing'}")),
         (["export", str(dcgan_run), "-o", str(tmp_path / "old.onnx"), "--opset", "9"],
-         r"error: torch's exporter cannot write opset 9 for this network \(it wrote \d+\); try 17 or later"),
+         r"error: torch's exporter cannot write opset 9 for this network \(it gave \d+\); try 17 or later"),
     ]
     for arguments, message in cases:
         result = runner.invoke(cli, arguments)
         assert result.exit_code == 1 and re.fullmatch(message, result.output.strip()), (arguments, result.output)
     assert not (tmp_path / "old.onnx").exists()
+    blocked = tmp_path / "file"
+    blocked.write_text("")  # a file where the output's folder should be (root ignores permissions)
+    result = runner.invoke(cli, ["export", str(dcgan_run), "-o", str(blocked / "out.onnx")])
+    assert result.exit_code == 1 and result.output.startswith(f"error: {blocked / 'out.onnx'}: cannot write"), \
+        result.output
 
     import importlib.util
 
