@@ -1,8 +1,11 @@
 """Evaluation against ground truth: held-out synthetic pairs whose true exchange is rendered exactly.
 
-For each region: PSNR and SSIM of G's output against the true exchanged face, PSNR of the area
-outside the region against the input (the paper's claim that it "remains unchanged"), and the same
-figures for the naive baseline that pastes the region with no network (Eq. 1 alone).
+For each region: PSNR and SSIM of G's output against the true exchanged face over the whole image;
+PSNR against the truth inside the exchange area, and along its border (a band of ``border_pixels``
+on both sides of the area's edge, where a paste leaves its seam), which whole-image figures dilute;
+PSNR of the area outside the region against the input (the paper's claim that it "remains
+unchanged"); and the same figures for the naive baseline that pastes the region with no network
+(Eq. 1 alone).
 """
 
 from __future__ import annotations
@@ -14,6 +17,19 @@ from gankit_core.data import parse_spec
 from gankit_core.errors import DataError
 
 CHUNK = 32
+BORDER_AT_64 = 3  # the border band's half-width in pixels at 64 px, scaled with the image size
+
+
+def border_pixels(size: int) -> int:
+    return max(1, round(BORDER_AT_64 * size / 64))
+
+
+def border_band(mask: torch.Tensor, width: int) -> torch.Tensor:
+    """1 within ``width`` pixels (L-infinity) of the edge of ``mask``'s area, on either side."""
+    kernel = 2 * width + 1
+    grown = torch.nn.functional.max_pool2d(mask, kernel, 1, width)
+    shrunk = -torch.nn.functional.max_pool2d(-mask, kernel, 1, width)
+    return grown - shrunk
 
 
 def _style(spec: str) -> str:
@@ -67,10 +83,13 @@ def evaluate_exchange(model, nets, device, count: int, seed: int = 0, data: str 
             generated = generated.float().clamp(-1, 1)
             pasted, _ = exchange(x_a, x_b, mask)
             outside = 1 - mask
+            border = border_band(mask.float(), border_pixels(size))
             for name, output in (("gan", generated), ("paste", pasted)):
                 values = {
                     "psnr": psnr(output, truth, (-1, 1)),
                     "ssim": ssim(output, truth, (-1, 1)),
+                    "psnr_inside": masked_psnr(output, truth, mask),
+                    "psnr_border": masked_psnr(output, truth, border),
                     "psnr_outside": masked_psnr(output, x_a, outside),
                 }
                 for metric, per_image in values.items():

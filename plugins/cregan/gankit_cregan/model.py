@@ -8,6 +8,13 @@ Per iteration (Algorithm 1) a mouth phase, then an eye phase:
   Eq. 6  L_G = -E[D(G(X'), LM)] + lambda_rec L_rec                  (with the text's reconstruction term)
 D is updated every phase and G on every ``n_critic``-th iteration (trainG = 3). See
 docs/models/cregan.md for every reading of the paper's ambiguities.
+
+Where G's output is used (a gankit deviation, config ``composite``): the paper uses G's whole image
+("whole"); by default G's output is used only inside the exchange area grown by a feathered band of
+``band`` pixels, the rest copied from G's input, as Iizuka et al.'s completion network (whose
+architecture Table I follows) uses its output only in the area it completes:
+  G~(X') = X' (1 - F) + G(X') F    (F: 1 in the exchange area, falling linearly to 0 over ``band`` px)
+G~ replaces G everywhere above (Eq. 2, 3, 5, 6 and inference).
 """
 
 from __future__ import annotations
@@ -32,7 +39,8 @@ class CREGANConfig(ModelConfig):
     image_size: int = 128
     batch_size: int = 16
     n_critic: int = 3  # trainG
-    lr: float = 0.001
+    lr: float = 0.001  # the critic's; the generator's is g_lr
+    g_lr: float = 0.001
     beta1: float = 0.5
     beta2: float = 0.9
     lr_schedule: str = "step:100:0.9"
@@ -41,6 +49,11 @@ class CREGANConfig(ModelConfig):
     gp_weight: float = 10.0  # lambda_gp (WGAN-GP's value; the paper gives none)
     rec_weight: float = 10.0  # lambda_rec (CycleGAN's cycle weight; the paper gives none)
     regions: str = "alternate"  # "alternate" (mouth then eyes, Algorithm 1), "eyes" or "mouth"
+    # gankit deviations from the paper (docs/models/cregan.md measures each); the paper's values in brackets.
+    composite: str = "band"  # where G's output is used: "band" (exchange area + feathered band) ["whole"]
+    band: int = 4  # the feathered band's width in pixels at 64 px, scaled with the image size
+    residual: bool = True  # G predicts a correction added to its input [False: G predicts the image]
+    identity_start: bool = True  # the residual's last conv starts at zero, so G starts as the identity [-]
     g_width: int = 64
     d_width: int = 64
     generator: str = "dilated"
@@ -52,6 +65,14 @@ class CREGANConfig(ModelConfig):
             raise ConfigError(f"regions must be alternate, eyes or mouth, not {self.regions!r}")
         if self.batch_size < 2:
             raise ConfigError("cregan exchanges regions between faces of a batch: batch_size must be at least 2")
+        if self.composite not in ("band", "whole"):
+            raise ConfigError(f"composite must be band or whole, not {self.composite!r}")
+        if self.band < 0:
+            raise ConfigError(f"band must be 0 or more pixels, not {self.band}")
+        if self.identity_start and not self.residual:
+            raise ConfigError("identity_start needs residual=true: only a residual generator can start as the identity")
+        if self.g_lr <= 0:
+            raise ConfigError(f"g_lr must be positive, not {self.g_lr}")
 
 
 def exchange_masks(boxes_a: Tensor, boxes_b: Tensor, size: int) -> tuple[Tensor, Tensor]:
@@ -61,6 +82,15 @@ def exchange_masks(boxes_a: Tensor, boxes_b: Tensor, size: int) -> tuple[Tensor,
     mask = torch.maximum(box_masks(boxes_a, size), box_masks(boxes_b, size))
     union = torch.cat([torch.minimum(boxes_a[:, :2], boxes_b[:, :2]), torch.maximum(boxes_a[:, 2:], boxes_b[:, 2:])], 1)
     return mask, union
+
+
+def feather_mask(boxes_a: Tensor, boxes_b: Tensor, size: int, band: float) -> Tensor:
+    """F (N x 1 x S x S): 1 in the exchange area (either box), falling linearly to 0 over ``band`` pixels
+    outside it (L-infinity distance, as Eq. 4's); ``band`` 0 gives the exchange mask itself."""
+    from gankit_globallocal.mask import box_distance
+
+    distance = torch.minimum(box_distance(boxes_a, size), box_distance(boxes_b, size))
+    return (1 - distance / (band + 1)).clamp_(0, 1)
 
 
 def exchange(a: Tensor, b: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
@@ -90,8 +120,10 @@ class CREGAN(Model):
 
         c = self.config
         self.local_mask = api.create_component("layer", "local-mask", gamma=c.gamma, k=c.k)
+        options = {"residual": True, "identity_start": c.identity_start} if c.residual else {}
         return {
-            "generator": api.create_component("generator", c.generator, width=c.g_width, image_size=c.image_size),
+            "generator": api.create_component("generator", c.generator, width=c.g_width, image_size=c.image_size,
+                                              **options),
             "discriminator": api.create_component("discriminator", c.discriminator, width=c.d_width,
                                                   image_size=c.image_size),
         }
@@ -99,7 +131,23 @@ class CREGAN(Model):
     def optimizers(self, nets) -> dict[str, OptimizerSpec]:
         betas = (self.config.beta1, self.config.beta2)
         return {"discriminator": OptimizerSpec(nets.discriminator.parameters(), self.config.lr, betas),
-                "generator": OptimizerSpec(nets.generator.parameters(), self.config.lr, betas)}
+                "generator": OptimizerSpec(nets.generator.parameters(), self.config.g_lr, betas)}
+
+    def band_pixels(self, size: int) -> float:
+        """The feathered band's width at this image size (``band`` is given at 64 px)."""
+        return self.config.band * size / 64
+
+    def composite_mask(self, boxes_a: Tensor, boxes_b: Tensor, size: int) -> Tensor | None:
+        """F, where G's output replaces its input; None when the whole image is G's (the paper)."""
+        if self.config.composite == "whole":
+            return None
+        return feather_mask(boxes_a, boxes_b, size, self.band_pixels(size))
+
+    @staticmethod
+    def generate_composed(generator: nn.Module, inputs: Tensor, composite: Tensor | None) -> Tensor:
+        """G~(X') = X' (1 - F) + G(X') F, or G(X') itself with the paper's whole-image output."""
+        out = generator(inputs)
+        return out if composite is None else torch.lerp(inputs.to(out.dtype), out, composite.to(out.dtype))
 
     def train_step(self, nets, batch, step) -> dict[str, Tensor]:
         regions = REGIONS if self.config.regions == "alternate" else (self.config.regions,)
@@ -116,12 +164,14 @@ class CREGAN(Model):
         partner = torch.argsort(step.rand(n))  # Algorithm 1, line 4: a random permutation of the batch
         mask, union = exchange_masks(boxes, boxes[partner], size)
         mask = mask.to(real.dtype)
+        composite = self.composite_mask(boxes, boxes[partner], size)
+        composite = None if composite is None else torch.cat([composite, composite]).to(real.device)
         local = self.local_mask(union, size).to(real.device)
         local2 = torch.cat([local, local])
         reals = torch.cat([real, real[partner]])
         with step.autocast():
             inputs = torch.cat(exchange(real, real[partner], mask))  # Eq. 1: X'_i, X'_j
-            fakes = nets.generator(inputs)
+            fakes = self.generate_composed(nets.generator, inputs, composite)
             # One critic pass over real and fake: instance norm is per image, so this is the same maths as two
             # passes, and the critic's 56M weights are read (and cast) once. The penalty runs inside the same
             # autocast region so it reuses those cast weights.
@@ -137,7 +187,8 @@ class CREGAN(Model):
                 adversarial = -nets.discriminator(fakes, local2).float().mean()  # Eq. 6
                 fake_i, fake_j = fakes.chunk(2)
                 back = torch.cat(exchange(fake_i, fake_j, mask))  # Eq. 2
-                reconstruction = (nets.generator(back).float() - reals.float()).abs().mean()  # Eq. 3
+                restored = self.generate_composed(nets.generator, back, composite)
+                reconstruction = (restored.float() - reals.float()).abs().mean()  # Eq. 3
                 loss_g = adversarial + self.config.rec_weight * reconstruction
             step.optimize("generator", loss_g)
             out.update(loss_g=loss_g.detach(), loss_adv=adversarial.detach(), loss_rec=reconstruction.detach())
@@ -149,14 +200,19 @@ class CREGAN(Model):
         order = torch.roll(torch.arange(images.shape[0]), 1)
         region_is_eyes = torch.arange(images.shape[0]) % 2 == 0  # alternate rows: eyes, mouth
         boxes = torch.where(region_is_eyes[:, None], batch["eye_box"][:n], batch["mouth_box"][:n])
-        return {"a": images, "b": images[order], "boxes_a": boxes, "boxes_b": boxes[order]}
+        # B's box of the same region as A's row (B's own row may show the other region)
+        boxes_b = torch.where(region_is_eyes[:, None], batch["eye_box"][:n][order], batch["mouth_box"][:n][order])
+        return {"a": images, "b": images[order], "boxes_a": boxes, "boxes_b": boxes_b}
 
     def swap(self, nets, a: Tensor, b: Tensor, boxes_a: Tensor, boxes_b: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """(A with B's region, B with A's region, the exchange mask) from G."""
-        mask, _ = exchange_masks(boxes_a, boxes_b, a.shape[-1])
+        """(A with B's region, B with A's region, the exchange mask) from G~ (G composed as in training)."""
+        size = a.shape[-1]
+        mask, _ = exchange_masks(boxes_a, boxes_b, size)
         mask = mask.to(a.device, a.dtype)
         pasted_a, pasted_b = exchange(a, b, mask)
-        generated = nets.generator(torch.cat([pasted_a, pasted_b]))
+        composite = self.composite_mask(boxes_a, boxes_b, size)
+        composite = None if composite is None else torch.cat([composite, composite]).to(a.device)
+        generated = self.generate_composed(nets.generator, torch.cat([pasted_a, pasted_b]), composite)
         out_a, out_b = generated.chunk(2)
         return out_a, out_b, mask
 

@@ -3,7 +3,9 @@
 Inputs are face crops at the model's size whose boxes are known (a ``labels.csv`` beside them, as
 ``gankit data synth`` writes), or real photos: then the installed landmark detector finds the face
 and its eye/mouth boxes, the face is cropped and resized to the model's size, exchanged, and the
-exchanged region is pasted back into the original photo with a feathered edge.
+exchanged region is pasted back into the original photo. Either way only the exchange area and
+its feathered band (the model's ``band``) change: the output is the input blended with G's exchange
+by the feather mask F (1 in the area, falling to 0 over the band), crop and photo alike.
 """
 
 from __future__ import annotations
@@ -72,18 +74,18 @@ def prepare_face(path: Path, size: int) -> Face:
     return Face(np.asarray(crop), boxes, photo, (float(box[0]), float(box[1]), float(box[2] - box[0])))
 
 
-def paste_back(face: Face, generated: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Put the exchanged region of a generated crop back into the photo, feathered at the edge."""
-    from PIL import Image, ImageFilter
+def paste_back(face: Face, generated: np.ndarray, feather: np.ndarray) -> np.ndarray:
+    """Blend G's exchange into the crop, or into the photo it was cut from, by the feather mask (size x size)."""
+    from PIL import Image
 
     if face.photo is None:
-        return generated
+        blended = feather[..., None] * generated.astype(float) + (1 - feather[..., None]) * face.crop.astype(float)
+        return np.clip(blended + 0.5, 0, 255).astype(np.uint8)
     x, y, side = face.origin
     side_px = int(round(side))
-    size = generated.shape[0]
-    feather = Image.fromarray((mask * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(radius=max(1, size // 64)))
     big = np.asarray(Image.fromarray(generated).resize((side_px, side_px), Image.Resampling.LANCZOS)).astype(float)
-    alpha = np.asarray(feather.resize((side_px, side_px), Image.Resampling.BILINEAR)).astype(float)[..., None] / 255
+    alpha_image = Image.fromarray(feather.astype(np.float32)).resize((side_px, side_px), Image.Resampling.BILINEAR)
+    alpha = np.asarray(alpha_image).astype(float).clip(0, 1)[..., None]
     photo = face.photo.astype(float).copy()
     x0, y0 = int(round(x)), int(round(y))
     px0, py0 = max(0, x0), max(0, y0)
@@ -118,11 +120,12 @@ def swap_command(image_a: Path, image_b: Path, checkpoint: Path, region: str, ou
     def tensor(face: Face) -> torch.Tensor:
         return to_unit(torch.from_numpy(face.crop).permute(2, 0, 1)[None].contiguous()).to(loaded.device)
 
+    from gankit_cregan.model import feather_mask
+
+    boxes_a, boxes_b = torch.as_tensor(face_a.boxes[field][None]), torch.as_tensor(face_b.boxes[field][None])
     with torch.no_grad():
-        out_a, out_b, mask = loaded.model.swap(
-            loaded.nets, tensor(face_a), tensor(face_b),
-            torch.as_tensor(face_a.boxes[field][None]), torch.as_tensor(face_b.boxes[field][None]))
-    mask_array = mask[0, 0].cpu().numpy()
+        out_a, out_b, _ = loaded.model.swap(loaded.nets, tensor(face_a), tensor(face_b), boxes_a, boxes_b)
+    feather = feather_mask(boxes_a, boxes_b, size, loaded.model.band_pixels(size))[0, 0].numpy()
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -130,5 +133,5 @@ def swap_command(image_a: Path, image_b: Path, checkpoint: Path, region: str, ou
     for face, output, mine, theirs in ((face_a, out_a, image_a, image_b), (face_b, out_b, image_b, image_a)):
         crop = to_uint8(output.float())[0].permute(1, 2, 0).numpy()
         target = out_dir / f"{mine.stem}-with-{theirs.stem}-{region}.png"
-        save_png(np.ascontiguousarray(paste_back(face, crop, mask_array)), target)
+        save_png(np.ascontiguousarray(paste_back(face, crop, feather)), target)
         click.echo(f"wrote {target}")

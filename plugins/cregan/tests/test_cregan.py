@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -9,7 +10,8 @@ import sys
 import numpy as np
 import pytest
 import torch
-from gankit_cregan.model import exchange, exchange_masks
+from gankit_cregan.evaluation import border_band
+from gankit_cregan.model import exchange, exchange_masks, feather_mask
 
 from gankit_core import api
 from gankit_core.testing import check_model_contract
@@ -40,6 +42,46 @@ def test_exchange_and_its_inverse():
     assert torch.equal(back_a, a) and torch.equal(back_b, b)
 
 
+def test_feather_mask_grows_the_exchange_area_by_a_linear_band():
+    boxes_a, boxes_b = torch.tensor([[4, 4, 8, 8]]), torch.tensor([[10, 4, 12, 8]])
+    feather = feather_mask(boxes_a, boxes_b, 20, band=2)[0, 0]
+    mask, _ = exchange_masks(boxes_a, boxes_b, 20)
+    assert torch.equal(feather[mask[0, 0].bool()], torch.ones(int(mask.sum())))  # 1 in either box
+    assert torch.allclose(feather[6, 8:10], torch.tensor([2 / 3, 2 / 3]))  # 1 px from a box (between the two)
+    assert torch.allclose(feather[6, 2:4], torch.tensor([1 / 3, 2 / 3]))  # 2 px, 1 px left of box A
+    assert feather[6, 1] == 0 and feather[0, 0] == 0  # beyond the band: the input, untouched
+    assert torch.equal(feather_mask(boxes_a, boxes_b, 20, band=0), mask)
+
+
+def test_identity_start_is_the_paste_and_g_changes_only_the_area_and_its_band():
+    model = api.create_model("cregan", **TINY)
+    generator = model.build()["generator"]
+    nets = type("Nets", (), {"generator": generator})()
+    a, b = torch.rand(2, 3, 64, 64) * 2 - 1, torch.rand(2, 3, 64, 64) * 2 - 1
+    boxes_a, boxes_b = torch.tensor([[16, 20, 48, 30], [18, 22, 46, 34]]), torch.tensor([[18, 22, 46, 34], [16, 20, 48, 30]])
+    out_a, out_b, mask = model.swap(nets, a, b, boxes_a, boxes_b)
+    pasted_a, pasted_b = exchange(a, b, mask)
+    assert torch.equal(out_a, pasted_a) and torch.equal(out_b, pasted_b)  # G starts exactly at Eq. 1's paste
+    with torch.no_grad():
+        for parameter in generator.parameters():
+            parameter.add_(torch.randn_like(parameter) * 0.1)  # G off the identity
+        out_a, _, _ = model.swap(nets, a, b, boxes_a, boxes_b)
+    changed = (out_a != pasted_a).any(1)
+    band = feather_mask(boxes_a, boxes_b, 64, model.band_pixels(64))[:, 0] > 0
+    assert changed[mask[:, 0].bool()].float().mean() > 0.9 and not changed[~band].any()
+    whole = api.create_model("cregan", **TINY, composite="whole", residual=False, identity_start=False)
+    whole_nets = type("Nets", (), {"generator": whole.build()["generator"]})()
+    out_whole, _, _ = whole.swap(whole_nets, a, b, boxes_a, boxes_b)
+    assert (out_whole != pasted_a).any(1)[~band].float().mean() > 0.9  # the paper's G rewrites the whole face
+
+
+def test_border_band_is_both_sides_of_the_edge():
+    mask = torch.zeros(1, 1, 12, 12)
+    mask[..., 3:9, 3:9] = 1
+    band = border_band(mask, 1)[0, 0]
+    assert band[2:10, 2:10].sum() == 8 * 8 - 4 * 4 and band[5, 5] == 0 and band[0, 0] == 0
+
+
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_short_training_run_has_finite_losses(tmp_path, precision):
     result = check_model_contract("cregan", tmp_path, steps=3, precision=precision, **TINY)
@@ -63,8 +105,13 @@ def test_swap_on_synthetic_crops(tmp_path, checkpoint):
     assert swapped.returncode == 0, swapped.stderr
     from PIL import Image
 
-    for name in ("face-00000-with-face-00001-eyes.png", "face-00001-with-face-00000-eyes.png"):
-        assert Image.open(tmp_path / "out" / name).size == (64, 64)
+    rows = {row["file"]: row for row in csv.DictReader((tmp_path / "faces" / "labels.csv").open())}
+    boxes = [torch.tensor([[int(rows[f.name][f"eye_{c}"]) for c in ("x0", "y0", "x1", "y1")]]) for f in (a, b)]
+    band = feather_mask(boxes[0], boxes[1], 64, api.load_checkpoint(checkpoint).model.band_pixels(64))[0, 0] > 0
+    for source, name in ((a, "face-00000-with-face-00001-eyes.png"), (b, "face-00001-with-face-00000-eyes.png")):
+        out = np.asarray(Image.open(tmp_path / "out" / name)).astype(int)
+        changed = torch.from_numpy(np.abs(out - np.asarray(Image.open(source)).astype(int)).sum(-1) > 0)
+        assert out.shape == (64, 64, 3) and changed.any() and not changed[~band].any()  # only the area and its band
 
 
 def test_swap_errors_are_one_line(tmp_path, checkpoint):

@@ -6,6 +6,10 @@ pad r; the 3x3 stride-2 transposed conv pad 1 with output_padding 1 (doubles exa
 stride-2 transposed conv pad 1 (doubles); and the final 4x4 stride-1 conv, whose even kernel needs
 an asymmetric pad, is preceded by a zero pad of 1 left/top and 2 right/bottom. Convolutions followed
 by instance norm have no bias (the norm removes it); the last conv has one.
+
+``residual=True`` (a gankit option, not Table I) adds the network's Tanh output to its input, so G
+predicts a correction to the image rather than the image; ``identity_start=True`` then zeroes the last
+conv so that G starts as the exact identity (as a zero-initialised residual branch does).
 """
 
 from __future__ import annotations
@@ -27,11 +31,14 @@ def conv_block(conv: nn.Module, channels: int, slope: float) -> list[nn.Module]:
 class DilatedGenerator(Generator):
     """CREGAN's dilated-convolution generator (paper 000, Table I); ``width`` is Table I's 64."""
 
-    def __init__(self, width: int = 64, image_size: int = 128, slope: float = 0.2, channels: int = 3) -> None:
+    def __init__(self, width: int = 64, image_size: int = 128, slope: float = 0.2, channels: int = 3,
+                 residual: bool = False, identity_start: bool = False) -> None:
         super().__init__()
         if image_size % 4 or not 32 <= image_size <= 512:
             raise ConfigError(f"the dilated generator needs an image size divisible by 4 in 32..512, not {image_size}")
-        self.image_size, self.channels = image_size, channels
+        if identity_start and not residual:
+            raise ConfigError("identity_start needs residual: only a residual generator can start as the identity")
+        self.image_size, self.channels, self.residual = image_size, channels, residual
         w1, w2, w4 = width, width * 2, width * 4
         layers: list[nn.Module] = []
         layers += conv_block(nn.Conv2d(channels, w1, 7, 1, 3, bias=False), w1, slope)
@@ -46,9 +53,14 @@ class DilatedGenerator(Generator):
         layers += conv_block(nn.ConvTranspose2d(w2, w1, 4, 2, 1, bias=False), w1, slope)
         layers += [nn.ZeroPad2d((1, 2, 1, 2)), nn.Conv2d(w1, channels, 4, 1, 0), nn.Tanh()]
         self.main = nn.Sequential(*layers)
+        if identity_start:
+            last = self.main[-2]
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return self.main(image)
+        out = self.main(image)
+        return image + out if self.residual else out
 
     def example_inputs(self) -> tuple[torch.Tensor, ...]:
         return (torch.zeros(2, self.channels, self.image_size, self.image_size),)

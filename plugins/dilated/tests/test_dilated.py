@@ -48,3 +48,20 @@ def test_usable_in_another_model():
     from gankit_core.interfaces import Generator
 
     assert isinstance(api.create_component("generator", "dilated", width=4, image_size=64), Generator)
+
+
+def test_residual_identity_start_returns_its_input_and_still_learns():
+    generator = api.create_component("generator", "dilated", width=4, image_size=64, residual=True, identity_start=True)
+    image = torch.rand(2, 3, 64, 64) * 2 - 1
+    assert torch.equal(generator(image), image)  # the residual branch starts at exactly zero
+    loss = (generator(image) - image.flip(-1)).abs().mean()
+    loss.backward()
+    last = [m for m in generator.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+    assert last.weight.grad.abs().sum() > 0  # the zeroed conv gets gradients, so G can move off the identity
+
+
+def test_identity_start_needs_residual():
+    from gankit_core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="identity_start needs residual"):
+        api.create_component("generator", "dilated", width=4, image_size=64, identity_start=True)
