@@ -52,6 +52,7 @@ class CREGANConfig(ModelConfig):
     # gankit deviations from the paper (docs/models/cregan.md measures each); the paper's values in brackets.
     composite: str = "band"  # where G's output is used: "band" (exchange area + feathered band) ["whole"]
     band: int = 4  # the feathered band's width in pixels at 64 px, scaled with the image size
+    smooth: int = 5  # G's change to its input is box-blurred over this many pixels at 64 px (0: none) [0]
     residual: bool = True  # G predicts a correction added to its input [False: G predicts the image]
     identity_start: bool = True  # the residual's last conv starts at zero, so G starts as the identity [-]
     g_width: int = 64
@@ -67,8 +68,8 @@ class CREGANConfig(ModelConfig):
             raise ConfigError("cregan exchanges regions between faces of a batch: batch_size must be at least 2")
         if self.composite not in ("band", "whole"):
             raise ConfigError(f"composite must be band or whole, not {self.composite!r}")
-        if self.band < 0:
-            raise ConfigError(f"band must be 0 or more pixels, not {self.band}")
+        if self.band < 0 or self.smooth < 0:
+            raise ConfigError(f"band and smooth must be 0 or more pixels, not {self.band} and {self.smooth}")
         if self.identity_start and not self.residual:
             raise ConfigError("identity_start needs residual=true: only a residual generator can start as the identity")
         if self.g_lr <= 0:
@@ -143,11 +144,17 @@ class CREGAN(Model):
             return None
         return feather_mask(boxes_a, boxes_b, size, self.band_pixels(size))
 
-    @staticmethod
-    def generate_composed(generator: nn.Module, inputs: Tensor, composite: Tensor | None) -> Tensor:
-        """G~(X') = X' (1 - F) + G(X') F, or G(X') itself with the paper's whole-image output."""
+    def generate_composed(self, generator: nn.Module, inputs: Tensor, composite: Tensor | None) -> Tensor:
+        """G~(X') = X' + F S(G(X') - X'): G's change to its input, low-passed by S (a ``smooth``-pixel box blur;
+        none at 0) and used where F is 1; with the paper's whole-image output, S(G(X') - X') + X' everywhere."""
         out = generator(inputs)
-        return out if composite is None else torch.lerp(inputs.to(out.dtype), out, composite.to(out.dtype))
+        if composite is None and not self.config.smooth:
+            return out
+        change = out - inputs.to(out.dtype)
+        width = round(self.config.smooth * inputs.shape[-1] / 64) // 2 * 2 + 1  # odd, so the blur keeps the size
+        if width > 1:
+            change = nn.functional.avg_pool2d(change, width, 1, width // 2, count_include_pad=False)
+        return inputs.to(out.dtype) + (change if composite is None else change * composite.to(out.dtype))
 
     def train_step(self, nets, batch, step) -> dict[str, Tensor]:
         regions = REGIONS if self.config.regions == "alternate" else (self.config.regions,)
