@@ -178,7 +178,8 @@ class CREGAN(Model):
         reals = torch.cat([real, real[partner]])
         with step.autocast():
             inputs = torch.cat(exchange(real, real[partner], mask))  # Eq. 1: X'_i, X'_j
-            fakes = self.generate_composed(nets.generator, inputs, composite)
+            with torch.set_grad_enabled(step.train_generator):  # D-only iterations keep no graph through G
+                fakes = self.generate_composed(nets.generator, inputs, composite)
             # One critic pass over real and fake: instance norm is per image, so this is the same maths as two
             # passes, and the critic's 56M weights are read (and cast) once. The penalty runs inside the same
             # autocast region so it reuses those cast weights.
