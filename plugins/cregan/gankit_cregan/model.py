@@ -40,7 +40,7 @@ class CREGANConfig(ModelConfig):
     batch_size: int = 16
     n_critic: int = 3  # trainG
     lr: float = 0.001  # the critic's; the generator's is g_lr
-    g_lr: float = 0.001
+    g_lr: float = 0.0002  # [0.001, as the critic's]
     beta1: float = 0.5
     beta2: float = 0.9
     lr_schedule: str = "step:100:0.9"
