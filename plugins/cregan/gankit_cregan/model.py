@@ -51,7 +51,7 @@ class CREGANConfig(ModelConfig):
     regions: str = "alternate"  # "alternate" (mouth then eyes, Algorithm 1), "eyes" or "mouth"
     # gankit deviations from the paper (docs/models/cregan.md measures each); the paper's values in brackets.
     composite: str = "band"  # where G's output is used: "band" (exchange area + feathered band) ["whole"]
-    band: int = 4  # the feathered band's width in pixels at 64 px, scaled with the image size
+    band: int = 0  # the feathered band's width in pixels at 64 px, scaled with the image size (0: none) [-]
     smooth: int = 5  # G's change to its input is box-blurred over this many pixels at 64 px (0: none) [0]
     residual: bool = True  # G predicts a correction added to its input [False: G predicts the image]
     identity_start: bool = True  # the residual's last conv starts at zero, so G starts as the identity [-]

@@ -118,7 +118,7 @@ def swap_command(image_a: Path, image_b: Path, checkpoint: Path, region: str, ou
     field = "eye_box" if region == "eyes" else "mouth_box"
 
     def tensor(face: Face) -> torch.Tensor:
-        return to_unit(torch.from_numpy(face.crop).permute(2, 0, 1)[None].contiguous()).to(loaded.device)
+        return to_unit(torch.from_numpy(np.array(face.crop)).permute(2, 0, 1)[None].contiguous()).to(loaded.device)
 
     from gankit_cregan.model import feather_mask
 

@@ -171,12 +171,35 @@ def test_evaluation_against_the_true_exchange(checkpoint):
     assert bad.returncode == 1 and "needs synthetic faces" in bad.stderr
 
 
+MAKE_RUN = {"image_size": 64, "g_width": 32, "d_width": 32, "batch_size": 8}  # the Makefile's run target
+
+
+def make_run_steps() -> int:
+    from pathlib import Path
+
+    makefile = Path(__file__).resolve().parents[3] / "Makefile"
+    return int(next(line.split("?=")[1] for line in makefile.read_text().splitlines() if line.startswith("RUN_STEPS")))
+
+
+def test_a_few_dozen_iterations_move_g_toward_the_true_exchange(tmp_path):
+    """From the identity start G is exactly the paste; 25 iterations at make run's size bring the eyes' exchange
+    area nearer the true exchange. Measured on 32 held-out pairs, seeds 0, 1, 2: +0.24, +0.11, +0.14 dB inside
+    the eye area (the mouth's, a 2%-of-the-face area, moved -0.27, +0.69, +0.08 dB: too early to assert)."""
+    result = api.train(api.create_model("cregan", **MAKE_RUN), steps=25, out=tmp_path, progress=False)
+    scores = api.evaluate(result.checkpoint, ["exchange"], count=32)
+    assert scores["eyes/gan_psnr_inside"] > scores["eyes/paste_psnr_inside"] + 0.05
+
+
 @pytest.mark.slow
-def test_a_longer_run_beats_the_naive_paste_outside_the_region(tmp_path):
-    result = api.train(api.create_model("cregan", image_size=64, g_width=32, d_width=32, batch_size=8),
-                       steps=600, out=tmp_path, progress=False)
-    scores = api.evaluate(result.checkpoint, ["exchange"], count=64)
-    assert scores["mouth/gan_psnr_outside"] > 25
+def test_make_run_beats_the_plain_paste_against_the_true_exchange(tmp_path):
+    """docs/models/cregan.md's table: at make run's settings and iterations G leads the paste on every figure
+    (measured: by 0.8-1.7 dB PSNR, but the eyes' SSIM only by 0.0005), 128 held-out pairs."""
+    result = api.train(api.create_model("cregan", **MAKE_RUN), steps=make_run_steps(), out=tmp_path, progress=False)
+    scores = api.evaluate(result.checkpoint, ["exchange"], count=128)
+    for region in ("eyes", "mouth"):
+        for metric in ("psnr", "ssim", "psnr_inside", "psnr_border"):
+            assert scores[f"{region}/gan_{metric}"] > scores[f"{region}/paste_{metric}"], (region, metric)
+        assert scores[f"{region}/gan_psnr_outside"] == float("inf")  # G changes nothing outside the exchange area
 
 
 def test_trains_on_a_celeba_folder_with_its_landmark_file(tmp_path):
