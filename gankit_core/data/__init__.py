@@ -1,7 +1,9 @@
-"""Datasets: in-memory uint8 tensors by field, opened from a spec (``synthetic-faces``, ``folder:PATH``, ...).
+"""Datasets: uint8 tensors by field, opened from a spec (``synthetic-faces``, ``folder:PATH``, ...).
 
-Every dataset is decoded once into memory (and the synthetic one cached on disk), so loading a batch
-is an index into a tensor and never the bottleneck; normalisation runs on the training device.
+The synthetic faces are rendered once, cached on disk and held in memory. Folder datasets are
+decoded once per image size into the cache and their images read from there on demand (a
+``CachedImages`` field that indexes like a tensor), so memory does not grow with the folder; labels
+and landmarks are in-memory tensors. Normalisation runs on the training device.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from gankit_core.errors import DataError
 
 @dataclass
 class Dataset:
-    """Equal-length tensors by field name. ``image`` is uint8, N x 3 x H x W; other fields as documented."""
+    """Equal-length fields by name: tensors, or images read on demand from the cache (indexing either
+    gives a tensor). ``image`` is uint8, N x 3 x H x W; other fields as documented."""
 
     name: str
     fields: dict[str, Any]

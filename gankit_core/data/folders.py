@@ -1,24 +1,25 @@
 """Datasets read from folders the user names (never downloaded): plain image folders, the unpaired
 trainA/trainB layout, CelebA with its landmark file, and paired expression sets (RaFD, CK+ layouts).
 
-Images are decoded once (in threads: Pillow releases the GIL), EXIF orientation honoured, grayscale
-and RGBA converted to RGB, centre-cropped to a square and resized with an antialiased filter. A
-corrupt or truncated image is skipped with one warning line naming it and a count at the end, or
-is an error with ``strict``.
+Each folder is decoded once per image size into the cache (gankit_core.data.prepared: EXIF
+orientation honoured, grayscale and RGBA converted to RGB, centre-cropped to a square and resized
+with an antialiased filter) and read from there on demand, so memory does not grow with the folder
+and a second run starts at once. A corrupt or truncated image is skipped with one warning line
+naming it and a count at the end, or is an error with ``strict``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
-import os
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from gankit_core.data import Dataset, parse_options
+from gankit_core.data.prepared import FolderListing, PreparedFolder, prepare_folder, progress_bar, scan_images
 from gankit_core.data.synthetic import EXPRESSIONS
 from gankit_core.errors import DataError
 
@@ -76,57 +77,22 @@ def read_user_image(path: Path) -> np.ndarray:
         raise DataError(f"cannot read image {path}: {error}") from None
 
 
-def list_images(folder: Path, what: str = "folder") -> list[Path]:
+def list_images(folder: Path, what: str = "folder") -> FolderListing:
     """Image files under ``folder`` (recursive, sorted); a missing or empty folder is a DataError."""
-    if not folder.exists():
-        raise DataError(f"{what} not found: {folder}")
-    if not folder.is_dir():
-        raise DataError(f"{what} is not a folder: {folder}")
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
-    if not files:
-        raise DataError(f"{what} is empty: {folder}")
-    images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
-    if not images:
-        kinds = ", ".join(sorted(IMAGE_SUFFIXES))
-        raise DataError(f"no images of a supported format ({kinds}) in {folder}")
-    return images
+    return scan_images(folder, IMAGE_SUFFIXES, what)
 
 
-def decode_all(paths: list[Path], size: int, strict: bool, where: Path) -> tuple[np.ndarray, list[Path], list[Placement]]:
-    """Decode ``paths`` in threads into N x 3 x size x size uint8; skip (or refuse) unreadable ones."""
-    def load(path: Path):
-        try:
-            return read_image(path, size)
-        except UnreadableImage as error:
-            if strict:
-                raise DataError(f"cannot read image {path}: {error}") from None
-            return error
-
-    workers = min(8, (os.cpu_count() or 1) * 2)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = list(pool.map(load, paths))
-    images, kept, placements = [], [], []
-    skipped = 0
-    for path, result in zip(paths, results, strict=True):
-        if isinstance(result, Exception):
-            skipped += 1
-            print(f"warning: skipping unreadable image {path}: {result}", file=sys.stderr)
-            continue
-        array, placement = result
-        images.append(array)
-        kept.append(path)
-        placements.append(placement)
-    if skipped:
-        print(f"warning: skipped {skipped} unreadable image(s) of {len(paths)} in {where}", file=sys.stderr)
-    if not images:
-        raise DataError(f"none of the {len(paths)} images in {where} could be read")
-    return np.stack(images).transpose(0, 3, 1, 2).copy(), kept, placements
+def prepare_images(listing: FolderListing, size: int, strict: bool) -> tuple[PreparedFolder, np.ndarray]:
+    """The listed images decoded at ``size`` (once: later runs reuse the cache) and the readable slots."""
+    prepared = prepare_folder(listing, size, strict)
+    return prepared, prepared.readable_slots(strict, listing.root)
 
 
 def _tensors(arrays: dict[str, np.ndarray]):
     import torch
 
-    return {key: torch.from_numpy(np.ascontiguousarray(value)) for key, value in arrays.items()}
+    return {key: value if not isinstance(value, np.ndarray) else torch.from_numpy(np.ascontiguousarray(value))
+            for key, value in arrays.items()}
 
 
 FOLDER_OPTIONS = {"strict": bool, "split": str, "landmarks": bool}
@@ -144,33 +110,62 @@ def image_folder(argument: str | None, image_size: int, seed: int = 0, strict: b
 
     With ``landmarks=true`` the installed landmark detector finds each face's 68 points (on the full
     image, then mapped through the crop) and its eye/mouth boxes, so region models such as cregan can
-    train on any photo folder; images with no face are skipped with a warning.
+    train on any photo folder; images with no face are skipped with a warning. The detections are
+    kept in the folder's cache entry, so they run once.
     """
     folder, options = _folder_argument(argument, "folder")
     strict = strict or options.get("strict", False)
-    images, kept, placements = decode_all(list_images(folder), image_size, strict, folder)
+    prepared, slots = prepare_images(list_images(folder), image_size, strict)
     if not options.get("landmarks", False):
-        return Dataset(f"folder:{folder}", _tensors({"image": images}), {"root": str(folder)})
+        return Dataset(f"folder:{folder}", {"image": prepared.images(slots)}, {"root": str(folder)})
     from gankit_core.data.landmarks import region_boxes
-    from gankit_core.landmarking import detect_faces
 
-    points, found = [], []
-    for index, (path, placement) in enumerate(zip(kept, placements, strict=True)):
-        try:
-            face = detect_faces(read_image(path)[0], where=str(path))[0]
-        except DataError as error:
-            if "no face found" not in str(error) or strict:
-                raise
-            print(f"warning: skipping {path}: no face found", file=sys.stderr)
-            continue
-        points.append(placement.apply(face.points))
-        found.append(index)
-    if not found:
+    points, found = detected_landmarks(prepared, slots, strict)
+    if not found.any():
         raise DataError(f"no face was found in any image of {folder}")
-    points_array = np.stack(points)
-    arrays = {"image": images[found], "landmarks": points_array.astype(np.float32),
-              **region_boxes(points_array, image_size)}
+    for slot in slots[~found].tolist():
+        print(f"warning: skipping {prepared.listing.path(slot)}: no face found", file=sys.stderr)
+    points = points[found]
+    arrays = {"image": prepared.images(slots[found]), "landmarks": points.astype(np.float32),
+              **region_boxes(points, image_size)}
     return Dataset(f"folder:{folder}", _tensors(arrays), {"root": str(folder), "landmarks": True})
+
+
+def detected_landmarks(prepared: PreparedFolder, slots: np.ndarray, strict: bool) -> tuple[np.ndarray, np.ndarray]:
+    """68 points (mapped through each image's crop) of the best face in each slot's full image, and
+    whether a face was found; detected once per folder and detector, then read from the cache entry."""
+    from gankit_core.engine.checkpoint import write_atomic
+    from gankit_core.landmarking import detect_faces, get_detector
+
+    detector = get_detector()
+    stored = prepared.entry / f"landmarks-{type(detector).__module__}.{type(detector).__qualname__}.npz"
+    if stored.is_file():
+        with np.load(stored) as saved:
+            if len(saved["found"]) == len(prepared.listing):
+                return saved["points"][slots], saved["found"][slots]
+    count = len(prepared.listing)
+    points, found = np.zeros((count, 68, 2), np.float64), np.zeros(count, bool)
+    with progress_bar(f"finding faces in {prepared.listing.root}") as progress:
+        task = progress.add_task("landmarks", total=len(slots), rate="")
+        for slot in slots.tolist():
+            path = prepared.listing.path(slot)
+            try:
+                face = detect_faces(read_image(path)[0], where=str(path))[0]
+            except DataError as error:
+                if "no face found" not in str(error) or strict:
+                    raise
+            else:
+                offset_x, offset_y, scale = prepared.placements[slot]
+                points[slot] = Placement(offset_x, offset_y, scale).apply(face.points)
+                found[slot] = True
+            progress.advance(task)
+    import io
+
+    buffer = io.BytesIO()
+    np.savez(buffer, points=points, found=found)
+    with contextlib.suppress(OSError):  # a read-only cache detects again next time
+        write_atomic(stored, buffer.getvalue())
+    return points[slots], found[slots]
 
 
 def unpaired_folder(argument: str | None, image_size: int, seed: int = 0, strict: bool = False) -> Dataset:
@@ -189,14 +184,14 @@ def unpaired_folder(argument: str | None, image_size: int, seed: int = 0, strict
         folder = root / f"{split}{letter}"
         if not folder.is_dir():
             raise DataError(f"unpaired folder {root} has no {split}{letter}/ (expected {split}A/ and {split}B/)")
-        images, _, _ = decode_all(list_images(folder, f"{split}{letter}/ folder"), image_size, strict, folder)
-        domains.append(images)
+        prepared, slots = prepare_images(list_images(folder, f"{split}{letter}/ folder"), image_size, strict)
+        domains.append(prepared.images(slots))
     count = max(len(d) for d in domains)
     rng = np.random.default_rng(seed)
     index_a = np.arange(count) % len(domains[0])
     index_b = rng.permutation(count) % len(domains[1])
-    arrays = {"image": domains[0][index_a], "image_b": domains[1][index_b]}
-    return Dataset(f"unpaired:{root}", _tensors(arrays), {"root": str(root), "sizes": [len(d) for d in domains]})
+    arrays = {"image": domains[0].select(index_a), "image_b": domains[1].select(index_b)}
+    return Dataset(f"unpaired:{root}", arrays, {"root": str(root), "sizes": [len(d) for d in domains]})
 
 
 CELEBA_LANDMARKS = "list_landmarks_align_celeba.txt"
@@ -234,14 +229,22 @@ def celeba(argument: str | None, image_size: int, seed: int = 0, strict: bool = 
         raise DataError(f"CelebA folder {root} has no {CELEBA_LANDMARKS}")
     image_root = root / "img_align_celeba" if (root / "img_align_celeba").is_dir() else root
     table = read_celeba_landmarks(landmark_file)
-    paths = [p for p in list_images(image_root, "CelebA image folder") if p.name in table]
-    if not paths:
+    listing = list_images(image_root, "CelebA image folder")
+    listed = [i for i, name in enumerate(listing.names) if Path(name).name in table]
+    if not listed:
         raise DataError(f"none of the images in {image_root} are listed in {landmark_file}")
-    images, kept, placements = decode_all(paths, image_size, strict, image_root)
-    points = np.stack([placement.apply(table[p.name]) for p, placement in zip(kept, placements, strict=True)])
+    listing = listing.subset(listed)
+    prepared, slots = prepare_images(listing, image_size, strict)
+    raw = np.stack([table[Path(listing.names[slot]).name] for slot in slots.tolist()])
+    points = _place(raw, prepared.placements[slots])
     boxes = region_boxes(points, image_size)
-    arrays = {"image": images, "landmarks5": points.astype(np.float32), **boxes}
+    arrays = {"image": prepared.images(slots), "landmarks5": points.astype(np.float32), **boxes}
     return Dataset(f"celeba:{root}", _tensors(arrays), {"root": str(root)})
+
+
+def _place(points: np.ndarray, placements: np.ndarray) -> np.ndarray:
+    """Points in each file's own pixels (N x K x 2) -> output pixels, through each file's crop and scale."""
+    return (points - placements[:, None, :2]) * placements[:, None, 2:]
 
 
 def read_landmark_csv(path: Path) -> dict[str, np.ndarray]:
@@ -284,24 +287,29 @@ def expression_pairs(argument: str | None, image_size: int, seed: int = 0, stric
 
     root, options = _folder_argument(argument, "expression")
     strict = strict or options.get("strict", False)
-    paths = [p for p in list_images(root, "expression folder") if _expression_of(p, root) is not None]
-    if not paths:
+    listing = list_images(root, "expression folder")
+    listing = listing.subset([i for i, name in enumerate(listing.names) if _expression_of(root / name, root) is not None])
+    if not len(listing):
         raise DataError(f"no file in {root} names an expression ({', '.join(EXPRESSIONS)}) in its folder or name")
-    images, kept, placements = decode_all(paths, image_size, strict, root)
+    prepared, slots = prepare_images(listing, image_size, strict)
+    kept = [listing.names[slot] for slot in slots.tolist()]
+    images = prepared.images(slots)
     landmark_file = root / "landmarks.csv"
     if landmark_file.is_file():
         table = read_landmark_csv(landmark_file)
-        missing = [p for p in kept if str(p.relative_to(root)) not in table]
+        missing = [name for name in kept if name not in table]
         if missing:
-            raise DataError(f"{landmark_file} has no landmarks for {missing[0].relative_to(root)}")
-        points = np.stack([pl.apply(table[str(p.relative_to(root))]) for p, pl in zip(kept, placements, strict=True)])
+            raise DataError(f"{landmark_file} has no landmarks for {missing[0]}")
+        points = _place(np.stack([table[name] for name in kept]), prepared.placements[slots])
     else:
-        from gankit_core.landmarking import detect_landmarks
+        from gankit_core.landmarking import detect_faces
 
-        points = detect_landmarks(images.transpose(0, 2, 3, 1), kept)
-    subjects = sorted({p.relative_to(root).parts[0] for p in kept})
-    identity = np.array([subjects.index(p.relative_to(root).parts[0]) for p in kept])
-    expression = np.array([_expression_of(p, root) for p in kept])
+        # on the decoded images, one at a time: expression sets are small, and nothing is held
+        points = np.stack([detect_faces(images[i].permute(1, 2, 0).numpy(), where=str(root / name))[0].points
+                           for i, name in enumerate(kept)])
+    subjects = sorted({Path(name).parts[0] for name in kept})
+    identity = np.array([subjects.index(Path(name).parts[0]) for name in kept])
+    expression = np.array([_expression_of(root / name, root) for name in kept])
     arrays = {"image": images, "landmarks": points.astype(np.float32), "identity": identity,
               "expression": expression, **region_boxes(points, image_size)}
     return Dataset(f"expression:{root}", _tensors(arrays), {"root": str(root), "subjects": len(subjects)})

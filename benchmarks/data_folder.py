@@ -1,0 +1,164 @@
+"""Folder datasets at scale: build a folder of N synthetic 178x218 JPEGs (CelebA's size), then measure
+the one-time preparation, the restart, the peak memory and the loading speed.
+
+Usage:
+    python benchmarks/data_folder.py [--n 2000] [--size 128] [--folder DIR] [--keep]
+    python benchmarks/data_folder.py --n 200000 --folder /big/disk/faces --keep   # CelebA-sized
+
+Each measured phase runs in a fresh child process, so its peak RSS (``ru_maxrss``) is its own: the
+preparation (first open: list, decode, write the cache), the restart (second open: list, check, map)
+and an epoch-slice of batches of 64 through the BatchLoader (images/s, peak RSS after reading).
+The machine may be shared: the figures are wall-clock and are printed beside the child's CPU time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+WIDTH, HEIGHT = 178, 218  # CelebA's aligned images
+BASE_FACES = 256  # distinct rendered faces; every file is one of them shifted, tinted and with its own noise
+CHUNK = 500
+
+
+def _base_faces() -> np.ndarray:
+    from gankit_core.data.synthetic import face_params, render
+
+    count = BASE_FACES
+    params = face_params(11, np.arange(count), np.arange(count) % 7, np.full(count, 0.9))
+    faces = render(params, HEIGHT, "photo", noise_seed=11)
+    left = (HEIGHT - WIDTH) // 2
+    return faces[:, :, left : left + WIDTH]
+
+
+def _write_chunk(job: tuple[str, int, int]) -> int:
+    folder, start, stop = job
+    from PIL import Image
+
+    faces = _base_faces.cache  # type: ignore[attr-defined]
+    for index in range(start, stop):
+        rng = np.random.default_rng(index)
+        face = faces[index % len(faces)].astype(np.int16)
+        shift = rng.integers(-6, 7, 2)
+        face = np.roll(face, tuple(shift), axis=(0, 1))
+        face = face + rng.integers(-20, 21, 3) + rng.normal(0, 4, face.shape)
+        image = Image.fromarray(np.clip(face, 0, 255).astype(np.uint8))
+        image.save(Path(folder) / f"{index + 1:06d}.jpg", quality=90)
+    return stop - start
+
+
+def _init_worker(faces: np.ndarray) -> None:
+    _base_faces.cache = faces  # type: ignore[attr-defined]
+
+
+def build_folder(folder: Path, count: int, workers: int) -> float:
+    """Write ``count`` JPEGs named like CelebA's (000001.jpg, ...) into ``folder``; seconds taken.
+    Files already there are kept, so an interrupted build resumes."""
+    folder.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    faces = _base_faces()
+    todo = [(str(folder), s, min(s + CHUNK, count)) for s in range(0, count, CHUNK)
+            if not (folder / f"{min(s + CHUNK, count):06d}.jpg").exists()]
+    with get_context("spawn").Pool(workers, _init_worker, (faces,)) as pool:
+        done = count - sum(stop - s for _, s, stop in todo)
+        for written in pool.imap_unordered(_write_chunk, todo):
+            done += written
+            print(f"\rbuilding {folder}: {done:,}/{count:,}", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    return time.perf_counter() - start
+
+
+# ------------------------------------------------------------------------------------------ phases
+PHASE = r"""
+import json, os, resource, sys, time
+start = time.perf_counter()
+import torch
+from gankit_core.data import open_dataset
+from gankit_core.data.loader import BatchLoader
+spec, size, batches = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+imported = time.perf_counter()
+dataset = open_dataset(spec, size)
+opened = time.perf_counter()
+result = {"images": len(dataset), "import_s": imported - start, "open_s": opened - imported,
+          "rss_after_open_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+if batches:
+    loader = BatchLoader(dataset, 64, seed=0)
+    loader.next()
+    begin = time.perf_counter()
+    waits = []
+    for _ in range(batches):
+        tick = time.perf_counter()
+        batch = loader.next()
+        waits.append(time.perf_counter() - tick)
+    elapsed = time.perf_counter() - begin
+    loader.close()
+    result.update(images_per_s=batches * 64 / elapsed, batch_ms=1000 * elapsed / batches)
+usage = resource.getrusage(resource.RUSAGE_SELF)
+result.update(peak_rss_mb=usage.ru_maxrss / 1024, cpu_s=usage.ru_utime + usage.ru_stime)
+children = resource.getrusage(resource.RUSAGE_CHILDREN)
+result.update(workers_cpu_s=children.ru_utime + children.ru_stime, workers_peak_rss_mb=children.ru_maxrss / 1024)
+print(json.dumps(result))
+"""
+
+
+def run_phase(spec: str, size: int, batches: int) -> dict:
+    out = subprocess.run([sys.executable, "-c", PHASE, spec, str(size), str(batches)],
+                         capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(f"error: phase failed: {out.stderr.strip().splitlines()[-1]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=2000, help="images in the folder (200000: CelebA-sized)")
+    parser.add_argument("--size", type=int, default=128, help="the model's image size")
+    parser.add_argument("--folder", type=Path, help="where to build the folder (default: a temporary one)")
+    parser.add_argument("--keep", action="store_true", help="keep the folder and its cache afterwards")
+    parser.add_argument("--batches", type=int, default=200, help="batches of 64 read to time loading")
+    parser.add_argument("--build-only", action="store_true", help="only build the folder")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args()
+    folder = args.folder or Path(tempfile.mkdtemp(prefix="gankit-data-bench-")) / "images"
+    build_s = build_folder(folder, args.n, args.workers)
+    print(f"folder {folder}: {args.n:,} JPEGs of {WIDTH}x{HEIGHT} "
+          f"({sum(f.stat().st_size for f in folder.iterdir()) / 1e6:,.0f} MB), built in {build_s:.0f} s")
+    if args.build_only:
+        return
+    cache = Path(tempfile.mkdtemp(prefix="gankit-data-bench-cache-"))
+    os.environ["GANKIT_CACHE"] = str(cache)
+    spec = f"folder:{folder}"
+    try:
+        prepare = run_phase(spec, args.size, 0)
+        restart = run_phase(spec, args.size, 0)
+        read = run_phase(spec, args.size, args.batches)
+        cache_mb = sum(f.stat().st_size for f in cache.rglob("*") if f.is_file()) / 1e6
+    finally:
+        if not args.keep:
+            shutil.rmtree(cache, ignore_errors=True)
+            if args.folder is None:
+                shutil.rmtree(folder.parent, ignore_errors=True)
+    print(f"machine: {os.cpu_count()} cores (possibly shared with other work: wall-clock figures)")
+    print(f"preparation (first open, {args.size}px): {prepare['open_s']:.1f} s, "
+          f"{args.n / prepare['open_s']:,.0f} images/s; peak RSS {prepare['peak_rss_mb']:,.0f} MB "
+          f"(decoding workers {prepare['workers_peak_rss_mb']:,.0f} MB each); cache {cache_mb:,.0f} MB")
+    print(f"restart (second open): {restart['open_s']:.2f} s after {restart['import_s']:.1f} s of imports; "
+          f"peak RSS {restart['peak_rss_mb']:,.0f} MB")
+    print(f"loading: {read['images_per_s']:,.0f} images/s ({read['batch_ms']:.1f} ms a batch of 64, "
+          f"{args.batches} batches, shuffled); peak RSS {read['peak_rss_mb']:,.0f} MB")
+    print(json.dumps({"n": args.n, "size": args.size, "prepare": prepare, "restart": restart, "read": read,
+                      "cache_mb": cache_mb}))
+
+
+if __name__ == "__main__":
+    main()
