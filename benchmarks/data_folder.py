@@ -66,9 +66,11 @@ def build_folder(folder: Path, count: int, workers: int) -> float:
     Files already there are kept, so an interrupted build resumes."""
     folder.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    faces = _base_faces()
     todo = [(str(folder), s, min(s + CHUNK, count)) for s in range(0, count, CHUNK)
             if not (folder / f"{min(s + CHUNK, count):06d}.jpg").exists()]
+    if not todo:
+        return 0.0
+    faces = _base_faces()
     with get_context("spawn").Pool(workers, _init_worker, (faces,)) as pool:
         done = count - sum(stop - s for _, s, stop in todo)
         for written in pool.imap_unordered(_write_chunk, todo):

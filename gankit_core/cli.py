@@ -370,18 +370,20 @@ def bench_command(model_name: str, steps: int, warmup: int, as_json: bool, **opt
     click.echo(
         f"{result.model}: {result.images_per_s:.1f} images/s, {result.ms_per_step:.1f} ms/step (median of {steps}), "
         f"{result.gflops:.1f} GFLOP/s achieved ({result.gflop_per_step:.2f} GFLOP/step); data {result.data_ms:.2f} ms/batch "
+        f"waited ({result.data_fetch_ms:.2f} ms to read without prefetch) "
         f"[{result.device}, {result.precision}, batch {result.batch_size}, {result.image_size}px"
         f"{', compiled' if result.compile else ''}{', channels-last' if result.channels_last else ''}]"
     )
 
 
 def _add_builtin_command_modules() -> None:
+    from gankit_core.cli_cache import cache_group
     from gankit_core.cli_data import data_group, landmarks_command
     from gankit_core.cli_ecosystem import export_command, report_command
     from gankit_core.cli_metrics import eval_command, fid_command, meqfi_group
 
-    for command in (data_group, landmarks_command, eval_command, fid_command, meqfi_group, export_command,
-                    report_command):
+    for command in (cache_group, data_group, landmarks_command, eval_command, fid_command, meqfi_group,
+                    export_command, report_command):
         cli.add_command(command)
 
 

@@ -71,7 +71,7 @@ def scan_images(folder: Path, suffixes: set[str], what: str = "folder") -> Folde
         raise DataError(f"{what} not found: {folder}")
     if not folder.is_dir():
         raise DataError(f"{what} is not a folder: {folder}")
-    found: list[tuple[list[str], str, int, int]] = []
+    found: list[tuple[str, int, int]] = []
     any_file = False
     pending, seen = [("", str(folder))], set()
     while pending:
@@ -89,17 +89,17 @@ def scan_images(folder: Path, suffixes: set[str], what: str = "folder") -> Folde
                 pending.append((f"{prefix}{entry.name}/", entry.path))
             elif entry.is_file() and not entry.name.startswith("."):
                 any_file = True
-                if os.path.splitext(entry.name)[1].lower() in suffixes:
+                if "." + entry.name.rpartition(".")[2].lower() in suffixes:
                     stat = entry.stat()
-                    name = prefix + entry.name
-                    found.append((name.split("/"), name, stat.st_size, stat.st_mtime_ns))
+                    found.append((prefix + entry.name, stat.st_size, stat.st_mtime_ns))
     if not any_file:
         raise DataError(f"{what} is empty: {folder}")
     if not found:
         raise DataError(f"no images of a supported format ({', '.join(sorted(suffixes))}) in {folder}")
-    found.sort(key=lambda item: item[0])
-    return FolderListing(folder, [item[1] for item in found], np.array([item[2] for item in found], np.int64),
-                         np.array([item[3] for item in found], np.int64))
+    # Sorted as paths sort (part by part): with "/" as "\0", which sorts before every other character.
+    found.sort(key=lambda item: item[0].replace("/", "\0"))
+    return FolderListing(folder, [item[0] for item in found], np.array([item[1] for item in found], np.int64),
+                         np.array([item[2] for item in found], np.int64))
 
 
 class CachedImages:
