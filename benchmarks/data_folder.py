@@ -2,13 +2,15 @@
 the one-time preparation, the restart, the peak memory and the loading speed.
 
 Usage:
-    python benchmarks/data_folder.py [--n 2000] [--size 128] [--folder DIR] [--keep]
-    python benchmarks/data_folder.py --n 200000 --folder /big/disk/faces --keep   # CelebA-sized
+    python benchmarks/data_folder.py [--n 2000] [--size 128] [--folder DIR] [--keep] [--run dcgan]
+    python benchmarks/data_folder.py --n 200000 --folder /big/disk/faces --run dcgan   # CelebA-sized
 
 Each measured phase runs in a fresh child process, so its peak RSS (``ru_maxrss``) is its own: the
-preparation (first open: list, decode, write the cache), the restart (second open: list, check, map)
-and an epoch-slice of batches of 64 through the BatchLoader (images/s, peak RSS after reading).
-The machine may be shared: the figures are wall-clock and are printed beside the child's CPU time.
+preparation (first open: list, decode, write the cache), the restart (second open: list, check,
+read the index) and batches of 64 through the BatchLoader (images/s, peak RSS after reading).
+With ``--run MODEL`` the preparation is done by a real first ``gankit run MODEL --data folder:DIR
+--image-size SIZE --batch-size 64 --steps 3``, and a second one measures the restart to the first
+training step. The machine may be shared: wall-clock figures are printed beside CPU seconds.
 """
 
 from __future__ import annotations
@@ -91,24 +93,20 @@ spec, size, batches = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 imported = time.perf_counter()
 dataset = open_dataset(spec, size)
 opened = time.perf_counter()
-result = {"images": len(dataset), "import_s": imported - start, "open_s": opened - imported,
-          "rss_after_open_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+result = {"images": len(dataset), "import_s": imported - start, "open_s": opened - imported}
 if batches:
     loader = BatchLoader(dataset, 64, seed=0)
     loader.next()
     begin = time.perf_counter()
-    waits = []
     for _ in range(batches):
-        tick = time.perf_counter()
         batch = loader.next()
-        waits.append(time.perf_counter() - tick)
     elapsed = time.perf_counter() - begin
     loader.close()
     result.update(images_per_s=batches * 64 / elapsed, batch_ms=1000 * elapsed / batches)
 usage = resource.getrusage(resource.RUSAGE_SELF)
-result.update(peak_rss_mb=usage.ru_maxrss / 1024, cpu_s=usage.ru_utime + usage.ru_stime)
-children = resource.getrusage(resource.RUSAGE_CHILDREN)
-result.update(workers_cpu_s=children.ru_utime + children.ru_stime, workers_peak_rss_mb=children.ru_maxrss / 1024)
+# VmHWM: this process's own peak (ru_maxrss would include the parent's RSS at the fork)
+peak_kb = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+result.update(peak_rss_mb=peak_kb / 1024, cpu_s=usage.ru_utime + usage.ru_stime)
 print(json.dumps(result))
 """
 
@@ -121,6 +119,34 @@ def run_phase(spec: str, size: int, batches: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a live process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_gankit(model: str, folder: Path, size: int, out: Path) -> dict:
+    """A real ``gankit run`` on the folder: seconds (wall and CPU) to its first step, peak RSS, total."""
+    metrics = out / "metrics.jsonl"
+    command = [sys.executable, "-m", "gankit_core", "run", model, "--data", f"folder:{folder}", "--image-size",
+               str(size), "--batch-size", "64", "--steps", "3", "--log-every", "1", "--no-progress", "--out", str(out)]
+    start = time.perf_counter()
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    first_step = first_step_cpu = None
+    while True:  # wait4, not Popen.wait: it also gives the child's own peak RSS
+        pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+        if pid:
+            break
+        if first_step is None and metrics.is_file() and metrics.stat().st_size:
+            first_step, first_step_cpu = time.perf_counter() - start, _cpu_seconds(child.pid)
+        time.sleep(0.02)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        raise SystemExit(f"error: gankit run failed: {child.stderr.read().decode().strip().splitlines()[-1]}")
+    return {"first_step_s": first_step, "first_step_cpu_s": first_step_cpu, "total_s": time.perf_counter() - start,
+            "cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_mb": usage.ru_maxrss / 1024}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=2000, help="images in the folder (200000: CelebA-sized)")
@@ -130,9 +156,17 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=200, help="batches of 64 read to time loading")
     parser.add_argument("--build-only", action="store_true", help="only build the folder")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--run", metavar="MODEL", help="prepare by a real `gankit run MODEL`, then time a second one")
     args = parser.parse_args()
     folder = args.folder or Path(tempfile.mkdtemp(prefix="gankit-data-bench-")) / "images"
-    build_s = build_folder(folder, args.n, args.workers)
+    if args.build_only:
+        build_s = build_folder(folder, args.n, args.workers)
+    else:
+        # Built by a child: a process's peak RSS includes its parent's at the fork, so the parent stays small.
+        start = time.perf_counter()
+        subprocess.run([sys.executable, __file__, "--build-only", "--n", str(args.n), "--folder", str(folder),
+                        "--workers", str(args.workers)], check=True, stdout=subprocess.DEVNULL)
+        build_s = time.perf_counter() - start
     print(f"folder {folder}: {args.n:,} JPEGs of {WIDTH}x{HEIGHT} "
           f"({sum(f.stat().st_size for f in folder.iterdir()) / 1e6:,.0f} MB), built in {build_s:.0f} s")
     if args.build_only:
@@ -140,26 +174,41 @@ def main() -> None:
     cache = Path(tempfile.mkdtemp(prefix="gankit-data-bench-cache-"))
     os.environ["GANKIT_CACHE"] = str(cache)
     spec = f"folder:{folder}"
+    runs = Path(tempfile.mkdtemp(prefix="gankit-data-bench-runs-"))
     try:
-        prepare = run_phase(spec, args.size, 0)
+        if args.run:
+            first_run = run_gankit(args.run, folder, args.size, runs / "first")
+            meta = json.loads(next((cache / "folders").glob("*/meta.json")).read_text())
+            prepare = {"open_s": meta["prepare_s"], **first_run}
+        else:
+            prepare = run_phase(spec, args.size, 0)
         restart = run_phase(spec, args.size, 0)
         read = run_phase(spec, args.size, args.batches)
+        second_run = run_gankit(args.run, folder, args.size, runs / "second") if args.run else None
         cache_mb = sum(f.stat().st_size for f in cache.rglob("*") if f.is_file()) / 1e6
     finally:
+        shutil.rmtree(runs, ignore_errors=True)
         if not args.keep:
             shutil.rmtree(cache, ignore_errors=True)
             if args.folder is None:
                 shutil.rmtree(folder.parent, ignore_errors=True)
-    print(f"machine: {os.cpu_count()} cores (possibly shared with other work: wall-clock figures)")
-    print(f"preparation (first open, {args.size}px): {prepare['open_s']:.1f} s, "
-          f"{args.n / prepare['open_s']:,.0f} images/s; peak RSS {prepare['peak_rss_mb']:,.0f} MB "
-          f"(decoding workers {prepare['workers_peak_rss_mb']:,.0f} MB each); cache {cache_mb:,.0f} MB")
-    print(f"restart (second open): {restart['open_s']:.2f} s after {restart['import_s']:.1f} s of imports; "
-          f"peak RSS {restart['peak_rss_mb']:,.0f} MB")
+    print(f"machine: {os.cpu_count()} cores, possibly shared with other work: wall-clock seconds, CPU seconds beside")
+    print(f"preparation (first open, {args.size}px): {prepare['open_s']:.1f} s, {args.n / prepare['open_s']:,.0f} "
+          f"images/s; peak RSS {prepare['peak_rss_mb']:,.0f} MB; cache {cache_mb:,.0f} MB")
+    if args.run:
+        print(f"first `gankit run {args.run}` (preparing): first step after {prepare['first_step_s']:.1f} s "
+              f"({prepare['first_step_cpu_s']:.1f} CPU s), peak RSS {prepare['peak_rss_mb']:,.0f} MB")
+    print(f"restart (second open): {restart['open_s']:.2f} s ({restart['cpu_s']:.1f} CPU s with imports) "
+          f"after {restart['import_s']:.1f} s of imports; peak RSS {restart['peak_rss_mb']:,.0f} MB")
     print(f"loading: {read['images_per_s']:,.0f} images/s ({read['batch_ms']:.1f} ms a batch of 64, "
           f"{args.batches} batches, shuffled); peak RSS {read['peak_rss_mb']:,.0f} MB")
+    if second_run:
+        print(f"second `gankit run {args.run}`: first step after {second_run['first_step_s']:.1f} s "
+              f"({second_run['first_step_cpu_s']:.1f} CPU s), peak RSS {second_run['peak_rss_mb']:,.0f} MB")
+    if args.keep:
+        print(f"kept: the folder {folder} and its cache {cache} (GANKIT_CACHE={cache} reuses it)")
     print(json.dumps({"n": args.n, "size": args.size, "prepare": prepare, "restart": restart, "read": read,
-                      "cache_mb": cache_mb}))
+                      "second_run": second_run, "cache_mb": cache_mb}))
 
 
 if __name__ == "__main__":
