@@ -166,3 +166,31 @@ def test_cached_images_index_like_tensors(tmp_path, monkeypatch, spec):
     assert torch.equal(images[np.array([5])], whole[5:6]) and torch.equal(images[2], whole[2])
     assert torch.equal(images[:, 1], whole[:, 1]) and torch.equal(images[3, 0], whole[3, 0])
     assert torch.equal(dataset.take(torch.tensor([0, 2]))["image"], whole[[0, 2]])
+
+
+def test_landmark_detections_are_kept_with_the_prepared_folder(tmp_path, monkeypatch):
+    from gankit_core import landmarking
+
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
+    calls = []
+
+    class RedFaces:  # a face at fixed points in every red image, none elsewhere
+        def detect(self, image):
+            calls.append(image.shape)
+            if image[..., 0].mean() < 128:
+                return []
+            points = np.tile([[30.0, 20.0]], (68, 1))
+            return [landmarking.DetectedFace(box=(0, 0, 10, 10), score=1.0, points=points)]
+
+    monkeypatch.setattr(landmarking, "get_detector", lambda name=None: RedFaces())
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for index, colour in enumerate([(200, 0, 0), (0, 0, 200), (220, 10, 10)]):
+        Image.new("RGB", (60, 40), colour).save(folder / f"{index}.png")
+    first = open_dataset(f"folder:{folder},landmarks=true", 20)  # crop 10 px from the left, then half size
+    assert len(first) == 2 and len(calls) == 3 and calls[0] == (40, 60, 3)  # detected on the full images
+    assert torch.allclose(first.fields["landmarks"][0, 0], torch.tensor([10.0, 10.0]))
+    again = open_dataset(f"folder:{folder},landmarks=true", 20)
+    assert len(calls) == 3  # read from the cache entry, not detected again
+    assert torch.equal(again.fields["landmarks"], first.fields["landmarks"])
+    assert torch.equal(again.fields["image"][:], first.fields["image"][:])
