@@ -194,3 +194,14 @@ def test_landmark_detections_are_kept_with_the_prepared_folder(tmp_path, monkeyp
     assert len(calls) == 3  # read from the cache entry, not detected again
     assert torch.equal(again.fields["landmarks"], first.fields["landmarks"])
     assert torch.equal(again.fields["image"][:], first.fields["image"][:])
+
+
+def test_bench_reports_the_data_wait_beside_the_step(tmp_path):
+    import json
+
+    folder = fill_folder(tmp_path / "faces", 80)
+    result = gankit("bench", "dcgan", "--data", f"folder:{folder}", "--image-size", "32", "--batch-size", "16",
+                    "--steps", "3", "--warmup", "1", "--json", cache=tmp_path / "cache")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert 0 < report["data_ms"] < report["ms_per_step"] and report["data_fetch_ms"] > 0
