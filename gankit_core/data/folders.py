@@ -77,9 +77,15 @@ def read_user_image(path: Path) -> np.ndarray:
         raise DataError(f"cannot read image {path}: {error}") from None
 
 
-def list_images(folder: Path, what: str = "folder") -> FolderListing:
-    """Image files under ``folder`` (recursive, sorted); a missing or empty folder is a DataError."""
+def image_listing(folder: Path, what: str = "folder") -> FolderListing:
+    """Image files under ``folder`` (recursive, sorted) with sizes and mtimes; missing or empty is a DataError."""
     return scan_images(folder, IMAGE_SUFFIXES, what)
+
+
+def list_images(folder: Path, what: str = "folder") -> list[Path]:
+    """Image files under ``folder`` (recursive, sorted); a missing or empty folder is a DataError."""
+    listing = image_listing(folder, what)
+    return [listing.root / name for name in listing.names]
 
 
 def prepare_images(listing: FolderListing, size: int, strict: bool) -> tuple[PreparedFolder, np.ndarray]:
@@ -115,7 +121,7 @@ def image_folder(argument: str | None, image_size: int, seed: int = 0, strict: b
     """
     folder, options = _folder_argument(argument, "folder")
     strict = strict or options.get("strict", False)
-    prepared, slots = prepare_images(list_images(folder), image_size, strict)
+    prepared, slots = prepare_images(image_listing(folder), image_size, strict)
     if not options.get("landmarks", False):
         return Dataset(f"folder:{folder}", {"image": prepared.images(slots)}, {"root": str(folder)})
     from gankit_core.data.landmarks import region_boxes
@@ -184,7 +190,7 @@ def unpaired_folder(argument: str | None, image_size: int, seed: int = 0, strict
         folder = root / f"{split}{letter}"
         if not folder.is_dir():
             raise DataError(f"unpaired folder {root} has no {split}{letter}/ (expected {split}A/ and {split}B/)")
-        prepared, slots = prepare_images(list_images(folder, f"{split}{letter}/ folder"), image_size, strict)
+        prepared, slots = prepare_images(image_listing(folder, f"{split}{letter}/ folder"), image_size, strict)
         domains.append(prepared.images(slots))
     count = max(len(d) for d in domains)
     rng = np.random.default_rng(seed)
@@ -229,7 +235,7 @@ def celeba(argument: str | None, image_size: int, seed: int = 0, strict: bool = 
         raise DataError(f"CelebA folder {root} has no {CELEBA_LANDMARKS}")
     image_root = root / "img_align_celeba" if (root / "img_align_celeba").is_dir() else root
     table = read_celeba_landmarks(landmark_file)
-    listing = list_images(image_root, "CelebA image folder")
+    listing = image_listing(image_root, "CelebA image folder")
     listed = [i for i, name in enumerate(listing.names) if Path(name).name in table]
     if not listed:
         raise DataError(f"none of the images in {image_root} are listed in {landmark_file}")
@@ -287,7 +293,7 @@ def expression_pairs(argument: str | None, image_size: int, seed: int = 0, stric
 
     root, options = _folder_argument(argument, "expression")
     strict = strict or options.get("strict", False)
-    listing = list_images(root, "expression folder")
+    listing = image_listing(root, "expression folder")
     listing = listing.subset([i for i, name in enumerate(listing.names) if _expression_of(root / name, root) is not None])
     if not len(listing):
         raise DataError(f"no file in {root} names an expression ({', '.join(EXPRESSIONS)}) in its folder or name")
