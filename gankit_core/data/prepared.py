@@ -21,6 +21,7 @@ import shutil
 import sys
 import tempfile
 import time
+from array import array
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -71,7 +72,8 @@ def scan_images(folder: Path, suffixes: set[str], what: str = "folder") -> Folde
         raise DataError(f"{what} not found: {folder}")
     if not folder.is_dir():
         raise DataError(f"{what} is not a folder: {folder}")
-    found: list[tuple[str, int, int]] = []
+    names: list[str] = []
+    sizes, mtimes = array("q"), array("q")  # 8 bytes a file, not a Python int
     any_file = False
     pending, seen = [("", str(folder))], set()
     while pending:
@@ -81,25 +83,39 @@ def scan_images(folder: Path, suffixes: set[str], what: str = "folder") -> Folde
             continue
         seen.add(real)
         try:
-            entries = list(os.scandir(directory))
+            with os.scandir(directory) as entries:
+                for entry in entries:
+                    if entry.is_dir():
+                        pending.append((f"{prefix}{entry.name}/", entry.path))
+                    elif entry.is_file() and not entry.name.startswith("."):
+                        any_file = True
+                        if "." + entry.name.rpartition(".")[2].lower() in suffixes:
+                            stat = entry.stat()
+                            names.append(prefix + entry.name)
+                            sizes.append(stat.st_size)
+                            mtimes.append(stat.st_mtime_ns)
         except OSError as error:
             raise DataError(f"cannot list {directory}: {error.strerror}") from None
-        for entry in entries:
-            if entry.is_dir():
-                pending.append((f"{prefix}{entry.name}/", entry.path))
-            elif entry.is_file() and not entry.name.startswith("."):
-                any_file = True
-                if "." + entry.name.rpartition(".")[2].lower() in suffixes:
-                    stat = entry.stat()
-                    found.append((prefix + entry.name, stat.st_size, stat.st_mtime_ns))
     if not any_file:
         raise DataError(f"{what} is empty: {folder}")
-    if not found:
+    if not names:
         raise DataError(f"no images of a supported format ({', '.join(sorted(suffixes))}) in {folder}")
     # Sorted as paths sort (part by part): with "/" as "\0", which sorts before every other character.
-    found.sort(key=lambda item: item[0].replace("/", "\0"))
-    return FolderListing(folder, [item[0] for item in found], np.array([item[1] for item in found], np.int64),
-                         np.array([item[2] for item in found], np.int64))
+    order = np.array(sorted(range(len(names)), key=lambda i: names[i].replace("/", "\0")), dtype=np.int64)
+    return FolderListing(folder, [names[i] for i in order.tolist()], np.frombuffer(sizes, np.int64)[order],
+                         np.frombuffer(mtimes, np.int64)[order])
+
+
+PARALLEL_READS = 4
+_READERS: dict[int, ThreadPoolExecutor] = {}  # by process id: a forked child has none of its parent's threads
+
+
+def _readers() -> ThreadPoolExecutor:
+    """Threads that read image rows (os.preadv releases the GIL), shared by every dataset of the process."""
+    pid = os.getpid()
+    if pid not in _READERS:
+        _READERS[pid] = ThreadPoolExecutor(PARALLEL_READS, thread_name_prefix="gankit-read")
+    return _READERS[pid]
 
 
 class CachedImages:
@@ -148,6 +164,10 @@ class CachedImages:
     def _descriptor(self) -> int:
         if self._fd is None or self._pid != os.getpid():  # a forked child opens its own
             self._fd, self._pid = os.open(self.path, os.O_RDONLY), os.getpid()
+            if hasattr(os, "posix_fadvise"):
+                # Batches are random rows: the kernel's readahead would read what no batch asks for
+                # (measured on a cold 9.8 GB file: 102 ms a batch of 64 with it, 34 ms without).
+                os.posix_fadvise(self._fd, 0, 0, os.POSIX_FADV_RANDOM)
         return self._fd
 
     def _read(self, rows: np.ndarray):
@@ -158,12 +178,19 @@ class CachedImages:
             return torch.from_numpy(out)
         descriptor = self._descriptor()
         flat = out.reshape(len(rows), self.row_bytes)
-        for position in np.argsort(rows, kind="stable").tolist():  # in file order: sequential on a cold disk
-            row = int(rows[position])
-            read = os.preadv(descriptor, [flat[position]], self.offset + row * self.row_bytes)
-            if read != self.row_bytes:
-                raise DataError(f"the prepared images in {self.path.parent} are damaged (short read); "
-                                "run `gankit cache clear` and open the folder again")
+        order = np.argsort(rows, kind="stable")  # in file order
+
+        def read(positions: np.ndarray) -> None:
+            for position in positions.tolist():
+                count = os.preadv(descriptor, [flat[position]], self.offset + int(rows[position]) * self.row_bytes)
+                if count != self.row_bytes:
+                    raise DataError(f"the prepared images in {self.path.parent} are damaged (short read); "
+                                    "run `gankit cache clear` and open the folder again")
+
+        if len(rows) < PARALLEL_READS * 8:
+            read(order)
+        else:  # a few reads in flight: a disk answers them together (cold file: 34 -> 23 ms a batch of 64)
+            list(_readers().map(read, np.array_split(order, PARALLEL_READS)))
         return torch.from_numpy(out)
 
     def __del__(self) -> None:
