@@ -281,14 +281,21 @@ def prepare_folder(listing: FolderListing, size: int, strict: bool) -> PreparedF
         return _open_entry(listing, scratch / "entry", size)
     with _locked(lock):
         if not (entry / META).is_file():
+            _remove_stale(folders, entry, listing.root, size)  # first: its space may be needed
+            needed = len(listing) * 3 * size * size
+            free = shutil.disk_usage(folders).free
+            if needed > free:
+                raise DataError(f"preparing {listing.root} at {size}px needs {needed / 1e9:.1f} GB in {folders}, "
+                                f"which has {free / 1e9:.1f} GB free: set GANKIT_CACHE to a larger disk")
             building = folders / f".{entry.name}.{os.getpid()}.building"
             shutil.rmtree(building, ignore_errors=True)
             try:
                 _build_entry(listing, size, strict, building)
                 building.rename(entry)
+            except OSError as error:
+                raise DataError(f"cannot prepare {listing.root} in {folders}: {error.strerror}") from None
             finally:
                 shutil.rmtree(building, ignore_errors=True)
-            _remove_stale(folders, entry, listing.root, size)
     lock.unlink(missing_ok=True)
     return _open_entry(listing, entry, size)
 
