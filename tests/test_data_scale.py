@@ -205,3 +205,18 @@ def test_bench_reports_the_data_wait_beside_the_step(tmp_path):
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert 0 < report["data_ms"] < report["ms_per_step"] and report["data_fetch_ms"] > 0
+
+
+def test_a_subset_and_the_whole_folder_keep_their_own_entries(tmp_path, monkeypatch):
+    from gankit_core.cli_cache import cache_entries
+    from gankit_core.data import folders
+
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
+    images = fill_folder(tmp_path / "celeba" / "img_align_celeba", 3)
+    (images.parent / "list_landmarks_align_celeba.txt").write_text(
+        "2\nlefteye_x ...\n000000.jpg 9 9 15 9 12 12 9 16 15 16\n000001.jpg 9 9 15 9 12 12 9 16 15 16\n")
+    assert len(open_dataset(f"celeba:{images.parent}", 16)) == 2
+    assert len(open_dataset(f"folder:{images}", 16)) == 3
+    monkeypatch.setattr(folders, "read_image", lambda *a, **k: pytest.fail("decoded again"))
+    assert len(open_dataset(f"celeba:{images.parent}", 16)) == 2 and len(open_dataset(f"folder:{images}", 16)) == 3
+    assert sorted(entry.images for entry in cache_entries(tmp_path / "cache")) == [2, 3]

@@ -239,7 +239,7 @@ def celeba(argument: str | None, image_size: int, seed: int = 0, strict: bool = 
     listed = [i for i, name in enumerate(listing.names) if Path(name).name in table]
     if not listed:
         raise DataError(f"none of the images in {image_root} are listed in {landmark_file}")
-    listing = listing.subset(listed)
+    listing = listing.subset(listed, f"listed in {CELEBA_LANDMARKS}")
     prepared, slots = prepare_images(listing, image_size, strict)
     raw = np.stack([table[Path(listing.names[slot]).name] for slot in slots.tolist()])
     points = _place(raw, prepared.placements[slots])
@@ -294,7 +294,8 @@ def expression_pairs(argument: str | None, image_size: int, seed: int = 0, stric
     root, options = _folder_argument(argument, "expression")
     strict = strict or options.get("strict", False)
     listing = image_listing(root, "expression folder")
-    listing = listing.subset([i for i, name in enumerate(listing.names) if _expression_of(root / name, root) is not None])
+    listing = listing.subset([i for i, name in enumerate(listing.names) if _expression_of(root / name, root) is not None],
+                             "naming an expression")
     if not len(listing):
         raise DataError(f"no file in {root} names an expression ({', '.join(EXPRESSIONS)}) in its folder or name")
     prepared, slots = prepare_images(listing, image_size, strict)

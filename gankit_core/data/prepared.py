@@ -46,6 +46,7 @@ class FolderListing:
     names: list[str]
     sizes: np.ndarray
     mtimes: np.ndarray
+    selection: str = "all"  # which of the folder's images: a subset has its own cache entry
 
     def __len__(self) -> int:
         return len(self.names)
@@ -53,13 +54,14 @@ class FolderListing:
     def path(self, index: int) -> Path:
         return self.root / self.names[index]
 
-    def subset(self, keep: list[int] | np.ndarray) -> FolderListing:
+    def subset(self, keep: list[int] | np.ndarray, selection: str) -> FolderListing:
         keep = np.asarray(keep, dtype=np.int64)
-        return FolderListing(self.root, [self.names[i] for i in keep.tolist()], self.sizes[keep], self.mtimes[keep])
+        return FolderListing(self.root, [self.names[i] for i in keep.tolist()], self.sizes[keep], self.mtimes[keep],
+                             selection)
 
     def key(self, size: int) -> str:
         """Changes whenever a file is added, removed, renamed or rewritten, or the output changes."""
-        digest = hashlib.sha1(f"v{PREPARE_VERSION}|{CROP}|{size}\n".encode())
+        digest = hashlib.sha1(f"v{PREPARE_VERSION}|{CROP}|{size}|{self.selection}\n".encode())
         digest.update("\0".join(self.names).encode("utf-8", "surrogateescape"))
         digest.update(self.sizes.astype("<i8").tobytes())
         digest.update(self.mtimes.astype("<i8").tobytes())
@@ -281,7 +283,7 @@ def prepare_folder(listing: FolderListing, size: int, strict: bool) -> PreparedF
         return _open_entry(listing, scratch / "entry", size)
     with _locked(lock):
         if not (entry / META).is_file():
-            _remove_stale(folders, entry, listing.root, size)  # first: its space may be needed
+            _remove_stale(folders, entry, listing, size)  # first: its space may be needed
             needed = len(listing) * 3 * size * size
             free = shutil.disk_usage(folders).free
             if needed > free:
@@ -341,7 +343,7 @@ def _build_entry(listing: FolderListing, size: int, strict: bool, entry: Path) -
         os.close(descriptor)
     np.savez(entry / INDEX, readable=readable, placements=placements)
     meta = {"version": PREPARE_VERSION, "kind": "folder", "root": str(listing.root.resolve()), "size": size,
-            "crop": CROP, "files": count, "readable": int(readable.sum()),
+            "selection": listing.selection, "crop": CROP, "files": count, "readable": int(readable.sum()),
             "unreadable": {str(slot): reason for slot, reason in sorted(reasons.items())},
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "prepare_s": round(time.perf_counter() - started, 2)}
     (entry / META).write_text(json.dumps(meta, indent=1) + "\n")
@@ -363,12 +365,13 @@ def _open_entry(listing: FolderListing, entry: Path, size: int) -> PreparedFolde
     return PreparedFolder(listing, entry, size, readable, placements, reasons, offset)
 
 
-def _remove_stale(folders: Path, keep: Path, root: Path, size: int) -> None:
-    """Entries for the same folder and size made from an older file list: never read again."""
+def _remove_stale(folders: Path, keep: Path, listing: FolderListing, size: int) -> None:
+    """Entries for the same folder, selection and size made from an older file list: never read again."""
     for other in folders.iterdir():
         if other == keep or not (other / META).is_file():
             continue
         with contextlib.suppress(OSError, ValueError):
             meta = json.loads((other / META).read_text())
-            if meta.get("root") == str(root.resolve()) and meta.get("size") == size:
+            if (meta.get("root"), meta.get("size"), meta.get("selection")) == (
+                    str(listing.root.resolve()), size, listing.selection):
                 shutil.rmtree(other, ignore_errors=True)
