@@ -128,7 +128,6 @@ class CachedImages:
     subset or a repetition (the unpaired layout's cycled domain) costs an index array, not a copy.
     """
 
-    dtype = None  # set on first use: torch.uint8 (torch is imported lazily)
     ndim = 4
 
     def __init__(self, path: Path, offset: int, size: int, rows: np.ndarray) -> None:
@@ -137,9 +136,12 @@ class CachedImages:
         self.row_bytes = 3 * size * size
         self._fd: int | None = None
         self._pid = -1
+
+    @property
+    def dtype(self):
         import torch
 
-        self.dtype = torch.uint8
+        return torch.uint8
 
     @property
     def shape(self) -> tuple[int, int, int, int]:
