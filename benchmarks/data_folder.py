@@ -123,6 +123,35 @@ print(json.dumps(result))
 """
 
 
+STARTUP = r"""
+import json, resource, sys, time
+start = time.perf_counter()
+marks = {}
+def mark(what):
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    marks[what] = {"s": round(time.perf_counter() - start, 2), "cpu_s": round(usage.ru_utime + usage.ru_stime, 2)}
+import torch
+from gankit_core import api
+from gankit_core.engine.trainer import Trainer
+mark("imports")
+model = api.create_model(sys.argv[1], image_size=int(sys.argv[3]), batch_size=64, data=sys.argv[2])
+trainer = Trainer(model, api.train_settings({"steps": 3, "progress": False}), write=False)
+trainer.setup()
+mark("setup (networks, dataset, loader)")
+batch = trainer.prepare_batch(trainer.loader.next())
+mark("first batch in hand")
+print(json.dumps(marks))
+"""
+
+
+def run_startup(model: str, spec: str, size: int) -> dict:
+    """Wall and CPU seconds from a fresh process to a run's first batch, stage by stage (in-process marks)."""
+    out = subprocess.run([sys.executable, "-c", STARTUP, model, spec, str(size)], capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(f"error: startup failed: {out.stderr.strip().splitlines()[-1]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def run_phase(spec: str, size: int, batches: int, reader: str = "pread") -> dict:
     out = subprocess.run([sys.executable, "-c", PHASE, spec, str(size), str(batches), reader],
                          capture_output=True, text=True)
@@ -189,6 +218,7 @@ def main() -> None:
     if args.read_only and args.run:  # a restart of a real run on a kept cache (GANKIT_CACHE)
         runs = Path(tempfile.mkdtemp(prefix="gankit-data-bench-runs-"))
         print(json.dumps(run_gankit(args.run, folder, args.size, runs / "again")))
+        print(json.dumps(run_startup(args.run, f"folder:{folder}", args.size)))
         shutil.rmtree(runs, ignore_errors=True)
         return
     if args.read_only:
@@ -213,6 +243,7 @@ def main() -> None:
         read = run_phase(spec, args.size, args.batches)
         mapped = run_phase(spec, args.size, args.batches, "mmap")
         second_run = run_gankit(args.run, folder, args.size, runs / "second") if args.run else None
+        startup = run_startup(args.run, spec, args.size) if args.run else None
         cache_mb = sum(f.stat().st_size for f in cache.rglob("*") if f.is_file()) / 1e6
     finally:
         shutil.rmtree(runs, ignore_errors=True)
@@ -237,10 +268,12 @@ def main() -> None:
         print(f"second `gankit run {args.run}`: training loop reached after {second_run['loop_start_s']:.1f} s, "
               f"first step done after {second_run['first_step_s']:.1f} s ({second_run['first_step_cpu_s']:.1f} CPU s), "
               f"peak RSS {second_run['peak_rss_mb']:,.0f} MB")
+        print("restart to the first batch, stage by stage (s, CPU s): "
+              + "; ".join(f"{what} {at['s']:.1f}, {at['cpu_s']:.1f}" for what, at in startup.items()))
     if args.keep:
         print(f"kept: the folder {folder} and its cache {cache} (GANKIT_CACHE={cache} reuses it)")
     print(json.dumps({"n": args.n, "size": args.size, "prepare": prepare, "restart": restart, "read": read, "mmap": mapped,
-                      "second_run": second_run, "cache_mb": cache_mb}))
+                      "second_run": second_run, "startup": startup, "cache_mb": cache_mb}))
 
 
 if __name__ == "__main__":
