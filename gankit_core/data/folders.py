@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,8 +166,6 @@ def detected_landmarks(prepared: PreparedFolder, slots: np.ndarray, strict: bool
                 points[slot] = Placement(offset_x, offset_y, scale).apply(face.points)
                 found[slot] = True
             progress.advance(task)
-    import io
-
     buffer = io.BytesIO()
     np.savez(buffer, points=points, found=found)
     with contextlib.suppress(OSError):  # a read-only cache detects again next time
