@@ -56,6 +56,10 @@ def cache_entries(root: Path) -> list[CacheEntry]:
     return entries
 
 
+def _entries(count: int) -> str:
+    return f"{count} entry" if count == 1 else f"{count} entries"
+
+
 def _human(count: int) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if count < 1000 or unit == "GB":
@@ -89,7 +93,7 @@ def cache_group(ctx: click.Context) -> None:
     console = Console(highlight=False, emoji=False)
     console.print(table)
     total = sum(entry.bytes for entry in entries)
-    console.print(f"{len(entries)} entries, {_human(total)} in {root}  (`gankit cache clear` removes them)")
+    console.print(f"{_entries(len(entries))}, {_human(total)} in {root}  (`gankit cache clear` removes them)")
 
 
 @cache_group.command("clear")
@@ -110,4 +114,4 @@ def clear_command() -> None:
             lock.unlink(missing_ok=True)
     except OSError as error:
         raise GankitError(f"cannot remove {error.filename}: {error.strerror}") from None
-    click.echo(f"removed {len(entries)} entries ({_human(total)}) from {root}")
+    click.echo(f"removed {_entries(len(entries))} ({_human(total)}) from {root}")

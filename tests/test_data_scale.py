@@ -147,7 +147,7 @@ def test_cache_command_shows_and_clears(tmp_path):
     row = next(line for line in shown.stdout.splitlines() if line.split()[0] == "folder")
     assert "32px" in row and row.split()[-3:] == ["5", row.split()[-2], "KB"]  # 5 images, their size in KB
     cleared = gankit("cache", "clear", cache=cache)
-    assert cleared.returncode == 0 and "removed 1 entries" in cleared.stdout
+    assert cleared.returncode == 0 and "removed 1 entry" in cleared.stdout
     assert not any((cache / "folders").iterdir())
     assert "the cache is empty" in gankit("cache", cache=cache).stdout
 
