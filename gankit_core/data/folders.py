@@ -60,12 +60,12 @@ def read_image(path: Path, size: int | None = None) -> tuple[np.ndarray, Placeme
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise UnreadableImage(reason) from None
     if size is None:
-        return np.asarray(image), Placement(0.0, 0.0, 1.0)
+        return np.array(image), Placement(0.0, 0.0, 1.0)  # a writable copy: torch.from_numpy takes it as it is
     width, height = image.size
     side = min(width, height)
     left, top = (width - side) // 2, (height - side) // 2
     image = image.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.LANCZOS)
-    return np.asarray(image), Placement(float(left), float(top), size / side)
+    return np.array(image), Placement(float(left), float(top), size / side)
 
 
 def read_user_image(path: Path) -> np.ndarray:
@@ -230,6 +230,8 @@ def celeba(argument: str | None, image_size: int, seed: int = 0, strict: bool = 
     root, options = _folder_argument(argument, "celeba")
     strict = strict or options.get("strict", False)
     landmark_file = root / CELEBA_LANDMARKS
+    if not root.is_dir():
+        raise DataError(f"CelebA folder not found: {root}")
     if not landmark_file.is_file():
         raise DataError(f"CelebA folder {root} has no {CELEBA_LANDMARKS}")
     image_root = root / "img_align_celeba" if (root / "img_align_celeba").is_dir() else root

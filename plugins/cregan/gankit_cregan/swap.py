@@ -130,8 +130,11 @@ def swap_command(image_a: Path, image_b: Path, checkpoint: Path, region: str, ou
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise GankitError(f"cannot create {out_dir}: {error.strerror}") from None
-    for face, output, mine, theirs in ((face_a, out_a, image_a, image_b), (face_b, out_b, image_b, image_a)):
+    # Two inputs with one file name (x/a.png, y/a.png) get A/B labels, so neither output overwrites the other.
+    names = (image_a.stem, image_b.stem) if image_a.stem != image_b.stem else (f"{image_a.stem}-A", f"{image_b.stem}-B")
+    pairs = ((face_a, out_a, names[0], names[1]), (face_b, out_b, names[1], names[0]))
+    for face, output, mine, theirs in pairs:
         crop = to_uint8(output.float())[0].permute(1, 2, 0).numpy()
-        target = out_dir / f"{mine.stem}-with-{theirs.stem}-{region}.png"
+        target = out_dir / f"{mine}-with-{theirs}-{region}.png"
         save_png(np.ascontiguousarray(paste_back(face, crop, feather)), target)
         click.echo(f"wrote {target}")

@@ -121,6 +121,17 @@ def test_swap_on_synthetic_crops(tmp_path, checkpoint):
         assert out.shape == (64, 64, 3) and changed.any() and not changed[~band].any()  # only the area and its band
 
 
+def test_swap_of_two_files_with_one_name_keeps_both_outputs_and_warns_nothing(tmp_path, checkpoint):
+    for folder, seed in (("x", "0"), ("y", "1")):
+        made = gankit("data", "synth", "--n", "1", "--size", "64", "--seed", seed, "--out", str(tmp_path / folder))
+        assert made.returncode == 0, made.stderr
+    a, b = tmp_path / "x" / "face-00000.png", tmp_path / "y" / "face-00000.png"
+    swapped = gankit("swap", str(a), str(b), "--checkpoint", str(checkpoint), "-o", str(tmp_path / "out"))
+    assert swapped.returncode == 0 and swapped.stderr == "", swapped.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "face-00000-A-with-face-00000-B-mouth.png", "face-00000-B-with-face-00000-A-mouth.png"]
+
+
 def test_swap_errors_are_one_line(tmp_path, checkpoint):
     blank = tmp_path / "blank.png"
     from PIL import Image
