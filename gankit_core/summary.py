@@ -15,7 +15,9 @@ def count_parameters(module) -> int:
 
 def layer_table(module, inputs: tuple) -> list[dict[str, Any]]:
     """One row per layer in call order: name, type, output shape, trainable parameters. A layer wrapped by
-    parametrizations (spectral norm, weight norm) is one row of the layer it wraps, with its parameters."""
+    parametrizations (spectral norm, weight norm) is one row of the layer it wraps, with its parameters. A module
+    marked ``table_row`` (one row of a paper's layer table, e.g. LeakyReLU, conv, batch norm) is one row, its
+    type the names of its layers, and its own layers are not listed again."""
     import torch
     from torch.nn.utils import parametrize
 
@@ -25,24 +27,30 @@ def layer_table(module, inputs: tuple) -> list[dict[str, Any]]:
     # The modules inside a parametrized layer's `parametrizations` compute its weight: not layers of their own.
     inside = {id(m) for layer in module.modules() if parametrize.is_parametrized(layer)
               for m in layer.parametrizations.modules()}
+    inside |= {id(m) for row in module.modules() if getattr(row, "table_row", False) for m in row.modules()
+               if m is not row}
 
     def record(layer, args, output):
         shape = tuple(output.shape) if isinstance(output, torch.Tensor) else None
+        table_row = getattr(layer, "table_row", False)
+        parts = list(layer.children()) if table_row else [layer]
         row = {
             "layer": names.get(layer, "?"),
-            "type": _layer_type(layer),
+            "type": ", ".join(_layer_type(part) for part in parts),
             "output": list(shape[1:]) if shape else None,
-            "params": sum(p.numel() for p in layer.parameters(recurse=parametrize.is_parametrized(layer))
+            "params": sum(p.numel() for p in layer.parameters(recurse=table_row or parametrize.is_parametrized(layer))
                           if p.requires_grad),
         }
-        if parametrize.is_parametrized(layer):
-            row["parametrizations"] = sorted({_parametrization_name(f) for fs in layer.parametrizations.values()
-                                              for f in fs})
+        parametrized = [part for part in parts if parametrize.is_parametrized(part)]
+        if parametrized:
+            row["parametrizations"] = sorted({_parametrization_name(f) for part in parametrized
+                                              for fs in part.parametrizations.values() for f in fs})
         rows.append(row)
 
     for layer in module.modules():
         leaf = next(layer.children(), None) is None  # containers would repeat their children
-        if (leaf or parametrize.is_parametrized(layer)) and id(layer) not in inside:
+        whole = parametrize.is_parametrized(layer) or getattr(layer, "table_row", False)
+        if (leaf or whole) and id(layer) not in inside:
             handles.append(layer.register_forward_hook(record))
     was_training = module.training
     module.eval()
