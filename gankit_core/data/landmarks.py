@@ -82,28 +82,70 @@ def box_masks(boxes, size: int):
     return (inside_y[:, :, None] & inside_x[:, None, :]).unsqueeze(1).float()
 
 
-def draw_landmarks(points, size: int, thickness: float = 1.0):
-    """Landmark images (paper 003's input format): N x 1 x size x size float in [0, 1], the 68 points
-    joined by anti-aliased polylines along the face's contours, white on black."""
-    import torch
-
-    points = torch.as_tensor(points, dtype=torch.float32)
-    segments = []
+def _contour_segments() -> tuple[list[int], list[int]]:
+    """Start and end point indices of every segment the contours draw."""
+    starts, ends = [], []
     for indices, closed in CONTOURS:
         idx = list(indices)
         pairs = list(zip(idx[:-1], idx[1:], strict=True)) + ([(idx[-1], idx[0])] if closed else [])
-        segments.extend(pairs)
-    starts = points[:, [a for a, _ in segments]]  # N x S x 2
-    ends = points[:, [b for _, b in segments]]
-    pixel = torch.arange(size, dtype=torch.float32) + 0.5
-    grid = torch.stack(torch.meshgrid(pixel, pixel, indexing="xy"), dim=-1).reshape(1, 1, -1, 2)  # 1 x 1 x P x 2
-    direction = (ends - starts).unsqueeze(2)  # N x S x 1 x 2
-    offset = grid - starts.unsqueeze(2)  # N x S x P x 2
-    length_sq = (direction**2).sum(-1).clamp_min(1e-6)
-    t = ((offset * direction).sum(-1) / length_sq).clamp(0, 1)
-    distance = (offset - t.unsqueeze(-1) * direction).norm(dim=-1).amin(dim=1)  # N x P
-    image = (thickness / 2 + 0.5 - distance).clamp(0, 1)
-    return image.reshape(-1, 1, size, size)
+        starts += [a for a, _ in pairs]
+        ends += [b for _, b in pairs]
+    return starts, ends
+
+
+def draw_landmarks(points, size: int, thickness: float = 1.0):
+    """Landmark images (paper 003's input format): N x 1 x size x size float in [0, 1], the 68 points
+    joined by anti-aliased polylines along the face's contours, white on black.
+
+    Each pixel holds ``thickness / 2 + 0.5 - d`` clamped to [0, 1], d its distance to the nearest contour,
+    measured to points a quarter pixel apart along the contours (so the cost follows the contours' length, not
+    segments x pixels). Drawn on the points' device; not meant to be differentiated."""
+    import math
+
+    import torch
+
+    points = torch.as_tensor(points, dtype=torch.float32)
+    n = points.shape[0]
+    first, second = _contour_segments()
+    starts, direction = points[:, first], points[:, second] - points[:, first]  # N x S x 2
+    counts = (direction.norm(dim=-1).amax(0) / 0.25).ceil().long().clamp_min(1) + 1  # samples per segment
+    segment = torch.repeat_interleave(torch.arange(len(first), device=points.device), counts)
+    position = torch.arange(int(counts.sum()), device=points.device) - torch.repeat_interleave(
+        counts.cumsum(0) - counts, counts)
+    along = (position / (counts[segment] - 1).clamp_min(1)).float()
+    samples = starts[:, segment] + along[None, :, None] * direction[:, segment]  # N x T x 2
+    reach = math.ceil(thickness / 2 + 0.5)
+    image = torch.zeros(n, size * size, device=points.device)
+    base = (samples - 0.5).floor()
+    for dy in range(-reach, reach + 2):
+        for dx in range(-reach, reach + 2):
+            pixel = base + torch.tensor([dx, dy], device=points.device)  # N x T x 2, integer pixel indices
+            distance = (pixel + 0.5 - samples).norm(dim=-1)
+            value = (thickness / 2 + 0.5 - distance).clamp(0, 1)
+            inside = ((pixel >= 0) & (pixel < size)).all(-1)
+            index = (pixel[..., 1] * size + pixel[..., 0]).clamp(0, size * size - 1).long()
+            image.scatter_reduce_(1, index, value * inside, "amax")
+    return image.reshape(n, 1, size, size)
+
+
+# dlib's 68 points under a left-right mirror: point i of the mirrored face is point MIRROR[i] of the original.
+MIRROR = (
+    list(range(16, -1, -1))  # jaw
+    + list(range(26, 16, -1))  # brows swap ends and sides
+    + [27, 28, 29, 30]  # nose bridge
+    + [35, 34, 33, 32, 31]  # nostrils
+    + [45, 44, 43, 42, 47, 46]  # the image-left eye becomes the image-right one, outer corner first
+    + [39, 38, 37, 36, 41, 40]
+    + [54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55]  # outer lips
+    + [64, 63, 62, 61, 60, 67, 66, 65]  # inner lips
+)
+
+
+def mirror_landmarks(points, width: float):
+    """The 68 points of the left-right mirrored image (N x 68 x 2, pixels; numpy or torch), in dlib order."""
+    mirrored = points[:, MIRROR].clone() if hasattr(points, "clone") else np.array(points)[:, MIRROR]
+    mirrored[..., 0] = width - mirrored[..., 0]
+    return mirrored
 
 
 def annotate(images: np.ndarray, points=None, boxes: dict | None = None) -> np.ndarray:
