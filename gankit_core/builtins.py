@@ -29,6 +29,10 @@ def register_datasets(register):
              summary="CelebA images with the 5-point landmark file; eye/mouth boxes: celeba:PATH")
     register("expression", "gankit_core.data.folders:expression_pairs",
              summary="Paired expression sets (RaFD, CK+ layouts) with 68 landmarks: expression:PATH")
+    register("synthetic-expression", "gankit_core.data.expression_triples:synthetic_expression",
+             summary="Expression-transfer triples (source, target, true result) from the synthetic faces (built in)")
+    register("expression-triples", "gankit_core.data.expression_triples:expression_triples",
+             summary="Expression-transfer triples from a paired expression folder: expression-triples:PATH")
 
 
 @hookimpl

@@ -65,10 +65,10 @@ def render_set(seed: int, count: int, size: int, style: str, identities: int, sp
     }
 
 
-def load_or_render(seed: int, count: int, size: int, style: str, identities: int, split: str, cache: bool = True):
-    """``render_set`` through a disk cache keyed by every parameter (safetensors, written atomically)."""
-    key = f"v{RENDER_VERSION}-{seed}-{count}-{size}-{style}-{identities}-{split}"
-    path = cache_dir() / f"synthetic-faces-{hashlib.sha1(key.encode()).hexdigest()[:16]}.safetensors"
+def cached_arrays(name: str, key: str, build, cache: bool = True) -> dict[str, np.ndarray]:
+    """``build()``'s arrays through a disk cache file named by ``name`` and a hash of ``key`` (every parameter the
+    arrays depend on); safetensors, written atomically."""
+    path = cache_dir() / f"{name}-{hashlib.sha1(key.encode()).hexdigest()[:16]}.safetensors"
     if cache and path.is_file():
         from safetensors.numpy import load_file
 
@@ -76,7 +76,7 @@ def load_or_render(seed: int, count: int, size: int, style: str, identities: int
             return load_file(str(path))
         except Exception:  # a damaged cache file is re-rendered, not trusted
             path.unlink(missing_ok=True)
-    arrays = render_set(seed, count, size, style, identities, split)
+    arrays = build()
     if cache:
         from safetensors.numpy import save
 
@@ -85,6 +85,12 @@ def load_or_render(seed: int, count: int, size: int, style: str, identities: int
         with contextlib.suppress(OSError):  # a read-only home still trains, rendering each time
             write_atomic(path, save({k: np.ascontiguousarray(v) for k, v in arrays.items()}))
     return arrays
+
+
+def load_or_render(seed: int, count: int, size: int, style: str, identities: int, split: str, cache: bool = True):
+    """``render_set`` through the disk cache."""
+    key = f"v{RENDER_VERSION}-{seed}-{count}-{size}-{style}-{identities}-{split}"
+    return cached_arrays("synthetic-faces", key, lambda: render_set(seed, count, size, style, identities, split), cache)
 
 
 def synthetic_faces(argument: str | None, image_size: int, seed: int = 0, strict: bool = False) -> Dataset:
