@@ -110,6 +110,7 @@ class LoadedModel:
     path: Path
     device: Any
     _datasets: dict = dataclasses.field(default_factory=dict, repr=False)  # (spec, seed) -> Dataset
+    baseline: LoadedModel | None = None  # another run of the same model that ``evaluate`` compares against
 
     def inputs(self, n: int, seed: int = 0, data: str | None = None) -> dict[str, Any]:
         """Fixed inputs for ``n`` samples drawn with ``seed`` (real inputs from ``data`` when the model needs them)."""
@@ -183,15 +184,22 @@ def generate(loaded: LoadedModel, count: int, seed: int = 0, batch_size: int = 6
 
 def evaluate(checkpoint: str | Path, metrics: list[str] | None = None, count: int = 1000, data: str | None = None,
              seed: int = 0, device: str = "cpu", inception: str | None = None,
-             model: str | None = None) -> dict[str, float | None]:
+             model: str | None = None, baseline: str | Path | None = None) -> dict[str, float | None]:
     """Evaluate a checkpoint with the model's own metrics and any registered metric (FID and KID from core, others
     from plugins' ``register_metrics``); every metric sees the same generated and real images. A value is None
-    where a metric has none to give (KID's spread over a single subset)."""
+    where a metric has none to give (KID's spread over a single subset).
+
+    ``baseline``: a checkpoint of another run of the same model (a variant trained as its own run) that the
+    model's own metrics report beside this one."""
     from gankit_core.errors import GankitError
     from gankit_core.metrics.evaluation import Evaluation
 
     loaded = load_checkpoint(checkpoint, model=model, device=device)  # refuses another model's checkpoint
     model = loaded.model
+    if baseline is not None:
+        if not model.own_metrics:
+            raise GankitError(f"model '{model.name}' has no evaluation of its own to compare a baseline in")
+        loaded.baseline = load_checkpoint(baseline, model=model.name, device=device)
     metrics = metrics or list(model.default_metrics)
     own = set(model.own_metrics)
     registered = set(get_registry().names("metric"))

@@ -36,8 +36,11 @@ def _plain(name: str, value) -> str:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--inception", type=click.Path(dir_okay=False), help="TorchScript Inception file for FID/KID.")
+@click.option("--baseline", type=click.Path(path_type=Path),
+              help="Another run of MODEL to report beside it (models whose own metrics compare variants).")
 @click.option("--json", "as_json", is_flag=True)
-def eval_command(model_name, checkpoint, metric_names, count, data, seed, device, inception, as_json) -> None:
+def eval_command(model_name, checkpoint, metric_names, count, data, seed, device, inception, baseline,
+                 as_json) -> None:
     """Evaluate a checkpoint of MODEL (FID/KID offline, or the model's own ground-truth metrics)."""
     from gankit_core import api
 
@@ -45,7 +48,7 @@ def eval_command(model_name, checkpoint, metric_names, count, data, seed, device
         raise GankitError("-n must be at least 2")
     metrics = [m.strip() for m in metric_names.split(",")] if metric_names else None
     results = api.evaluate(checkpoint, metrics, count=count, data=data, seed=seed, device=device, inception=inception,
-                           model=model_name)
+                           model=model_name, baseline=baseline)
     if as_json:
         click.echo(json_text(results))
         return
