@@ -1,0 +1,267 @@
+"""Facial expression transfer (paper 003): the source's expression on the target's face, in two stages.
+
+Stage ``fusion`` (section V.B, 400 epochs) trains Phi, the landmark fusion autoencoder, against D_J:
+  Eq. 1  J_gen = L_t + Phi(L_t, L_s)                          (target landmarks wearing the source's expression)
+  Eq. 3  L_DJ = E[log D_J(J_o)] + E[log(1 - D_J(J_gen))]     (BCE with logits; the non-saturating G side)
+  Eq. 4  L_cyc = |Phi(J_s, J_gen) - L_s|_1                    (J_s: the source's identity, neutral)
+  Eq. 5  L_L1 = |J_gen - J_o|_1                               (J_o: the target's true landmarks with the expression)
+  Eq. 6  L_Phi = 0.1 L_DJ + 10 L_cyc + 100 L_L1
+Stage ``transfer`` (120 epochs) freezes Phi and trains the U-Net Omega against the PatchGAN D_I:
+  Eq. 2  I_gen = Omega(P_t, J_gen)                            (4 channels in: the target image and J_gen)
+  Eq. 7  L_cGAN = E[log D_I(P_t, I_o)] + E[log(1 - D_I(P_t, I_gen))]   (per 30 x 30 patch, averaged)
+  Eq. 8  L_pix = |I_gen - I_o|_1
+  Eq. 9  L_Omega = 1 L_cGAN + 100 L_pix
+With ``fusion = false`` there is only the transfer stage and Omega reads the source's own landmarks L_s: the
+pix2pix-style baseline the paper compares with. docs/models/expression.md gives every reading of the paper.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from gankit_core.engine.helpers import frozen
+from gankit_core.errors import ConfigError
+from gankit_core.interfaces import Model, ModelConfig, OptimizerSpec, Stage
+
+FUSION, TRANSFER = "fusion", "transfer"
+
+
+@dataclass
+class ExpressionConfig(ModelConfig):
+    """Defaults from paper 003, section V.B (network widths and the landmark drawing are gankit's)."""
+
+    image_size: int = 256
+    batch_size: int = 8
+    data: str = "synthetic-expression"
+    fusion: bool = True  # false: the U-Net reads the source's landmarks directly (the pix2pix-style baseline)
+    fusion_epochs: int = 400  # stage 1, the facial feature point fusion module
+    transfer_epochs: int = 120  # stage 2, the expression transfer module
+    fusion_steps: int = 0  # when set, stage 1 runs this many steps instead of fusion_epochs
+    transfer_steps: int = 0  # likewise for stage 2
+    g_lr: float = 0.0002  # both generators: Phi and the U-Net
+    d_lr: float = 0.0001  # both discriminators: D_J and the PatchGAN
+    beta1: float = 0.5
+    beta2: float = 0.999
+    lambda_adv: float = 0.1  # Eq. 6
+    lambda_cycle: float = 10.0
+    lambda_l1: float = 100.0
+    mu_cgan: float = 1.0  # Eq. 9
+    mu_pix: float = 100.0
+    flip: bool = True  # left-right flip augmentation of every training triple (section V.A)
+    landmark_thickness: float = 0.0  # line width of landmark images in pixels; 0: image_size / 128, at least 1
+    g_width: int = 64  # Table 1's first row
+    d_width: int = 64  # Table 2's first row
+    fusion_width: int = 32
+    fusion_d_width: int = 32
+    generator: str = "unet"
+    discriminator: str = "patchgan-sn"
+    fusion_network: str = "landmark-fusion"
+    loss: str = "bce"
+
+    def validate(self) -> None:
+        super().validate()
+        for name in ("fusion_epochs", "transfer_epochs"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, not {getattr(self, name)}")
+        for name in ("fusion_steps", "transfer_steps"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be 0 (use the epochs) or more, not {getattr(self, name)}")
+        if self.landmark_thickness < 0:
+            raise ConfigError(f"landmark_thickness must be 0 (automatic) or more, not {self.landmark_thickness}")
+
+
+def landmark_images(points: Tensor, size: int, thickness: float) -> Tensor:
+    """Landmark images in [-1, 1] (white contours on black, N x 1 x size x size) from N x 68 x 2 points."""
+    from gankit_core.data.landmarks import draw_landmarks
+
+    with torch.no_grad():  # data, not a learned quantity: every loss is on the images
+        return draw_landmarks(points.float(), size, thickness) * 2 - 1
+
+
+def mirror(batch: dict[str, Tensor], flipped: Tensor) -> dict[str, Tensor]:
+    """The batch with the triples where ``flipped`` (N bools) mirrored left-right: images, and landmarks through
+    dlib's index permutation (the mirrored left eye is the right one)."""
+    from gankit_core.data.landmarks import mirror_landmarks
+
+    out = dict(batch)
+    for key, value in batch.items():
+        if value.dim() == 4 and value.is_floating_point():
+            out[key] = torch.where(flipped[:, None, None, None], value.flip(-1), value)
+        elif key.endswith("landmarks"):
+            out[key] = torch.where(flipped[:, None, None], mirror_landmarks(value, batch["image"].shape[-1]), value)
+    return out
+
+
+class ExpressionTransfer(Model):
+    """Facial expression transfer (paper 003): landmark fusion autoencoder with D_J (stage 1), then the modified
+    U-Net (Table 1) with the spectral-norm PatchGAN (Table 2), cGAN + 100 L1 (stage 2)."""
+
+    name = "expression"
+    Config = ExpressionConfig
+    inference_networks = ("fusion", "generator")
+    batch_fields = ("image", "target", "truth", "landmarks", "target_landmarks", "truth_landmarks",
+                    "reference_landmarks")
+    sample_needs_data = True
+    sample_columns = 5  # source, target, fused landmarks, output, truth
+    own_metrics = ("transfer",)
+    default_metrics = ("transfer",)
+
+    def __init__(self, config=None, **overrides) -> None:
+        super().__init__(config, **overrides)
+        if not self.config.fusion:  # the baseline has no fusion module to infer with
+            self.inference_networks = ("generator",)
+
+    @property
+    def thickness(self) -> float:
+        return self.config.landmark_thickness or max(1.0, self.config.image_size / 128)
+
+    def build(self) -> dict[str, nn.Module]:
+        from gankit_core import api
+        from gankit_unet_landmark.networks import init_weights
+
+        c = self.config
+        nets = {
+            "generator": api.create_component("generator", c.generator, image_size=c.image_size, width=c.g_width,
+                                              in_channels=4, out_channels=3),
+            "discriminator": api.create_component("discriminator", c.discriminator, image_size=c.image_size,
+                                                  width=c.d_width, in_channels=6),
+        }
+        if c.fusion:
+            nets["fusion"] = api.create_component("generator", c.fusion_network, image_size=c.image_size,
+                                                  width=c.fusion_width, in_channels=1)
+            nets["landmark_discriminator"] = api.create_component("discriminator", c.discriminator,
+                                                                  image_size=c.image_size, width=c.fusion_d_width,
+                                                                  in_channels=1)
+        for network in nets.values():
+            network.apply(init_weights)
+        self.loss = api.create_component("loss", c.loss)
+        return nets
+
+    def stages(self) -> tuple[Stage, ...]:
+        c = self.config
+
+        def length(steps: int, epochs: int) -> dict[str, int]:
+            return {"steps": steps} if steps else {"epochs": epochs}
+
+        transfer = Stage(TRANSFER, **length(c.transfer_steps, c.transfer_epochs), trains=("generator", "discriminator"),
+                         optimizers=("generator", "discriminator"))
+        if not c.fusion:
+            return (transfer,)
+        fusion = Stage(FUSION, **length(c.fusion_steps, c.fusion_epochs), trains=("fusion", "landmark_discriminator"),
+                       optimizers=("fusion", "landmark_discriminator"))
+        return (fusion, transfer)
+
+    def optimizers(self, nets) -> dict[str, OptimizerSpec]:
+        c = self.config
+        betas = (c.beta1, c.beta2)
+        specs = {"generator": OptimizerSpec(nets.generator.parameters(), c.g_lr, betas),
+                 "discriminator": OptimizerSpec(nets.discriminator.parameters(), c.d_lr, betas)}
+        if c.fusion:
+            specs["fusion"] = OptimizerSpec(nets.fusion.parameters(), c.g_lr, betas)
+            specs["landmark_discriminator"] = OptimizerSpec(nets.landmark_discriminator.parameters(), c.d_lr, betas)
+        return specs
+
+    # ---------------------------------------------------------------------------------------------- training
+    def train_step(self, nets, batch, step) -> dict[str, Tensor]:
+        if self.config.flip:
+            batch = mirror(batch, step.rand(batch["image"].shape[0]) < 0.5)
+        if step.stage == FUSION:
+            return self._fusion_step(nets, batch, step)
+        return self._transfer_step(nets, batch, step)
+
+    def _landmarks(self, batch: dict[str, Tensor], key: str, like: Tensor) -> Tensor:
+        return landmark_images(batch[key], like.shape[-1], self.thickness).to(like.dtype)
+
+    def _fusion_step(self, nets, batch, step) -> dict[str, Tensor]:
+        real = batch["image"]
+        source, target = self._landmarks(batch, "landmarks", real), self._landmarks(batch, "target_landmarks", real)
+        truth = self._landmarks(batch, "truth_landmarks", real)
+        reference = self._landmarks(batch, "reference_landmarks", real)
+        with step.autocast():
+            fused = nets.fusion(target, source)  # Eq. 1
+            # D_J has no batch statistics (spectral norm), so one pass over real and fake is the same maths as two.
+            logits = nets.landmark_discriminator(torch.cat([truth, fused.detach()])).float()
+            real_logits, fake_logits = logits.chunk(2)
+            loss_dj = self.loss.discriminator(real_logits, fake_logits)  # Eq. 3, D_J's side
+        step.optimize("landmark_discriminator", loss_dj)
+        scalars = {"loss_dj": loss_dj.detach(), "real_score": torch.sigmoid(real_logits.detach()).mean(),
+                   "fake_score": torch.sigmoid(fake_logits.detach()).mean()}
+        if step.train_generator:
+            c = self.config
+            with frozen(nets.landmark_discriminator), step.autocast():
+                adversarial = self.loss.generator(nets.landmark_discriminator(fused).float())  # Eq. 3, Phi's side
+                cycle = (nets.fusion(reference, fused).float() - source.float()).abs().mean()  # Eq. 4
+                l1 = (fused.float() - truth.float()).abs().mean()  # Eq. 5
+                loss = c.lambda_adv * adversarial + c.lambda_cycle * cycle + c.lambda_l1 * l1  # Eq. 6
+            step.optimize("fusion", loss)
+            scalars.update(loss_fusion=loss.detach(), loss_cycle=cycle.detach(), loss_l1=l1.detach(),
+                           loss_adv=adversarial.detach())
+        return scalars
+
+    def _transfer_step(self, nets, batch, step) -> dict[str, Tensor]:
+        target, truth = batch["target"], batch["truth"]
+        with torch.no_grad(), step.autocast():
+            guide = self.guide(nets, batch["landmarks"], batch["target_landmarks"], target)
+        with step.autocast():
+            output = nets.generator(torch.cat([target, guide.to(target.dtype)], 1))  # Eq. 2
+            # The PatchGAN has no batch statistics either: one pass over (P_t, I_o) and (P_t, I_gen).
+            logits = nets.discriminator(torch.cat([target, target]), torch.cat([truth, output.detach()])).float()
+            real_logits, fake_logits = logits.chunk(2)
+            loss_d = self.loss.discriminator(real_logits, fake_logits)  # Eq. 7, D_I's side, mean over patches
+        step.optimize("discriminator", loss_d)
+        scalars = {"loss_d": loss_d.detach(), "real_score": torch.sigmoid(real_logits.detach()).mean(),
+                   "fake_score": torch.sigmoid(fake_logits.detach()).mean()}
+        if step.train_generator:
+            c = self.config
+            with frozen(nets.discriminator), step.autocast():
+                adversarial = self.loss.generator(nets.discriminator(target, output).float())  # Eq. 7, Omega's side
+                pixel = (output.float() - truth.float()).abs().mean()  # Eq. 8
+                loss_g = c.mu_cgan * adversarial + c.mu_pix * pixel  # Eq. 9
+            step.optimize("generator", loss_g)
+            scalars.update(loss_g=loss_g.detach(), loss_pix=pixel.detach(), loss_adv=adversarial.detach())
+        return scalars
+
+    # --------------------------------------------------------------------------------------------- inference
+    def guide(self, nets, source_points: Tensor, target_points: Tensor, like: Tensor) -> Tensor:
+        """The landmark image the U-Net reads: J_gen (Eq. 1) clamped to [-1, 1], or L_s without the fusion module."""
+        source = self._landmarks({"points": source_points}, "points", like)
+        if not self.config.fusion:
+            return source
+        target = self._landmarks({"points": target_points}, "points", like)
+        return nets.fusion(target, source).clamp(-1, 1)
+
+    def transfer(self, nets, source_points: Tensor, target: Tensor, target_points: Tensor) -> tuple[Tensor, Tensor]:
+        """(the target face wearing the source's expression, the landmark image that guided it)."""
+        guide = self.guide(nets, source_points, target_points, target)
+        return nets.generator(torch.cat([target, guide.to(target.dtype)], 1)), guide
+
+    def sample_inputs(self, n, batch, generator) -> dict[str, Tensor]:
+        rows = max(1, n // self.sample_columns)
+        return {"source": batch["image"][:rows], "target": batch["target"][:rows], "truth": batch["truth"][:rows],
+                "source_landmarks": batch["landmarks"][:rows], "target_landmarks": batch["target_landmarks"][:rows]}
+
+    def generate(self, nets, inputs) -> Tensor:
+        return self.transfer(nets, inputs["source_landmarks"], inputs["target"], inputs["target_landmarks"])[0]
+
+    def sample(self, nets, inputs) -> Tensor:
+        output, guide = self.transfer(nets, inputs["source_landmarks"], inputs["target"], inputs["target_landmarks"])
+        source = inputs["source"]
+        rows = [source, inputs["target"], guide.to(source.dtype).expand(-1, 3, -1, -1), output.to(source.dtype),
+                inputs["truth"]]
+        return torch.stack(rows, dim=1).flatten(0, 1)
+
+    def example_inputs(self, network: str) -> tuple[Tensor, ...]:
+        size = self.config.image_size
+        blank = torch.zeros(2, 1, size, size)
+        return {"generator": (torch.zeros(2, 4, size, size),),
+                "discriminator": (torch.zeros(2, 3, size, size), torch.zeros(2, 3, size, size)),
+                "fusion": (blank, blank),
+                "landmark_discriminator": (blank,)}[network]
+
+    def evaluate(self, loaded, count: int, seed: int = 0, data: str | None = None) -> dict[str, float]:
+        from gankit_unet_landmark.evaluation import evaluate_transfer
+
+        return evaluate_transfer(loaded, count=count, seed=seed, data=data)

@@ -1,0 +1,160 @@
+"""``gankit transfer SOURCE TARGET --checkpoint RUN``: the target's face wearing the source's expression.
+
+Inputs are face crops at the model's size with their 68 points in a ``landmarks.csv`` beside them (as
+``gankit data synth`` writes), or real photos: then the installed landmark detector finds the face, the face is
+cropped square and resized to the model's size (framed as the synthetic crops are), and for the target the
+transferred face is pasted back into the photo inside the face's outline with a feathered edge; the rest of the
+photo is untouched. A source photo only gives its landmarks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+import numpy as np
+
+from gankit_core.errors import GankitError
+
+FACE_SPAN = 0.56  # how much of a synthetic crop the landmarks span: real faces are framed alike
+HEADROOM = 0.06  # the synthetic crops' face sits this much of the side below the centre
+
+
+@dataclass
+class Face:
+    """A face ready for the model: the crop (size x size x 3), its 68 points, and where it came from."""
+
+    crop: np.ndarray
+    points: np.ndarray  # 68 x 2, crop pixels
+    photo: np.ndarray | None = None  # the original photo, when the crop was cut from one
+    origin: tuple[float, float, float] = (0.0, 0.0, 1.0)  # x, y and side of the crop in the photo
+
+
+def _listed_points(path: Path) -> np.ndarray | None:
+    """The file's 68 points from a landmarks.csv beside it, if one lists it."""
+    from gankit_core.data.folders import read_landmark_csv
+
+    table_path = path.parent / "landmarks.csv"
+    if not table_path.is_file():
+        return None
+    return read_landmark_csv(table_path).get(path.name)
+
+
+def prepare_face(path: Path, size: int) -> Face:
+    """A crop at the model's size with its landmarks: from landmarks.csv for crops, the detector for photos."""
+    from PIL import Image
+
+    from gankit_core.data.folders import read_user_image
+    from gankit_core.landmarking import detect_faces
+
+    photo = read_user_image(path)
+    if photo.shape[0] == photo.shape[1] == size:
+        points = _listed_points(path)
+        if points is not None:
+            return Face(photo, points)
+    points = detect_faces(photo, where=str(path))[0].points
+    low, high = points.min(0), points.max(0)
+    side = float(max(high - low) / FACE_SPAN)
+    centre_x, centre_y = (low + high) / 2 - [0, HEADROOM * side]
+    box = (int(round(centre_x - side / 2)), int(round(centre_y - side / 2)))
+    box = (*box, box[0] + int(round(side)), box[1] + int(round(side)))
+    crop = Image.fromarray(photo).crop(box).resize((size, size), Image.Resampling.LANCZOS)  # black outside
+    scale = size / (box[2] - box[0])
+    return Face(np.asarray(crop), (points - [box[0], box[1]]) * scale, photo,
+                (float(box[0]), float(box[1]), float(box[2] - box[0])))
+
+
+def convex_hull(points: np.ndarray) -> np.ndarray:
+    """The convex hull of 2-D points, counter-clockwise (Andrew's monotone chain)."""
+    ordered = sorted(map(tuple, np.asarray(points, float)))
+
+    def half(sequence):
+        chain: list[tuple[float, float]] = []
+        for point in sequence:
+            while len(chain) >= 2 and np.cross(np.subtract(chain[-1], chain[-2]), np.subtract(point, chain[-2])) <= 0:
+                chain.pop()
+            chain.append(point)
+        return chain[:-1]
+
+    return np.array(half(ordered) + half(ordered[::-1]))
+
+
+def face_mask(points: np.ndarray, size: int) -> np.ndarray:
+    """A float mask (size x size, [0, 1]) over the face: the landmarks' hull, grown by a tenth of the face and
+    raised to cover the forehead, with a feathered edge."""
+    from PIL import Image, ImageDraw, ImageFilter
+
+    centre = points.mean(0)
+    grown = centre + (points - centre) * 1.1
+    brows = points[17:27]
+    forehead = brows - [0, 0.25 * (points[8, 1] - brows[:, 1].mean())]  # a quarter of the face above the brows
+    hull = convex_hull(np.concatenate([grown, forehead]))
+    mask = Image.new("L", (size, size), 0)
+    ImageDraw.Draw(mask).polygon([tuple(p) for p in hull], fill=255)
+    mask = mask.filter(ImageFilter.GaussianBlur(radius=max(1, size // 48)))
+    return np.asarray(mask, dtype=np.float64) / 255
+
+
+def paste_back(face: Face, generated: np.ndarray) -> np.ndarray:
+    """The generated crop inside the face's outline, feathered, in the original photo (the crop itself for a crop)."""
+    from PIL import Image
+
+    if face.photo is None:
+        return generated
+    x, y, side = face.origin
+    side_px = int(round(side))
+    size = generated.shape[0]
+    big = np.asarray(Image.fromarray(generated).resize((side_px, side_px), Image.Resampling.LANCZOS)).astype(float)
+    mask = face_mask(face.points, size)
+    alpha = np.asarray(Image.fromarray((mask * 255).astype(np.uint8)).resize((side_px, side_px),
+                                                                             Image.Resampling.BILINEAR))
+    alpha = alpha.astype(float)[..., None] / 255
+    photo = face.photo.astype(float).copy()
+    x0, y0 = int(round(x)), int(round(y))
+    px0, py0 = max(0, x0), max(0, y0)
+    px1, py1 = min(photo.shape[1], x0 + side_px), min(photo.shape[0], y0 + side_px)
+    region = (slice(py0 - y0, py1 - y0), slice(px0 - x0, px1 - x0))
+    photo[py0:py1, px0:px1] = alpha[region] * big[region] + (1 - alpha[region]) * photo[py0:py1, px0:px1]
+    return np.clip(photo + 0.5, 0, 255).astype(np.uint8)
+
+
+@click.command("transfer")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.argument("target", type=click.Path(path_type=Path))
+@click.option("--checkpoint", required=True, type=click.Path(path_type=Path),
+              help="expression checkpoint or run directory.")
+@click.option("-o", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("transferred"),
+              show_default=True)
+@click.option("--device", default="cpu", show_default=True)
+def transfer_command(source: Path, target: Path, checkpoint: Path, out_dir: Path, device: str) -> None:
+    """Write TARGET wearing SOURCE's expression (expression), and the landmark image that guided it."""
+    import torch
+
+    from gankit_core import api
+    from gankit_core.images import save_png, to_uint8, to_unit
+
+    loaded = api.load_checkpoint(checkpoint, device=device)
+    if not hasattr(loaded.model, "transfer"):
+        raise GankitError(f"{checkpoint} is a '{loaded.model.name}' checkpoint; gankit transfer needs an expression one")
+    size = loaded.model.config.image_size
+    source_face, target_face = prepare_face(source, size), prepare_face(target, size)
+    image = to_unit(torch.from_numpy(target_face.crop).permute(2, 0, 1)[None].contiguous()).to(loaded.device)
+
+    def points(face: Face) -> torch.Tensor:
+        return torch.as_tensor(face.points, dtype=torch.float32)[None].to(loaded.device)
+
+    with torch.no_grad():
+        output, guide = loaded.model.transfer(loaded.nets, points(source_face), image, points(target_face))
+    crop = to_uint8(output.float())[0].permute(1, 2, 0).numpy()
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise GankitError(f"cannot create {out_dir}: {error.strerror}") from None
+    written = out_dir / f"{target.stem}-with-{source.stem}-expression.png"
+    save_png(np.ascontiguousarray(paste_back(target_face, crop)), written)
+    landmark_path = out_dir / f"{target.stem}-with-{source.stem}-landmarks.png"
+    save_png(np.ascontiguousarray(to_uint8(guide.float().expand(-1, 3, -1, -1))[0].permute(1, 2, 0).numpy()),
+             landmark_path)
+    click.echo(f"wrote {written} and {landmark_path}")
+
