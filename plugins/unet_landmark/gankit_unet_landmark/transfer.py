@@ -17,8 +17,10 @@ import numpy as np
 
 from gankit_core.errors import GankitError
 
-FACE_SPAN = 0.56  # how much of a synthetic crop the landmarks span: real faces are framed alike
-HEADROOM = 0.06  # the synthetic crops' face sits this much of the side below the centre
+# Photos are cropped so that their landmarks sit where the synthetic faces' do (measured over 50 of them): the
+# 68 points span 0.54 of the crop's side, centred 0.14 of the side below the crop's centre (the hair is above).
+FACE_SPAN = 0.54
+HEADROOM = 0.14
 
 
 @dataclass
