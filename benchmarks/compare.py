@@ -1,5 +1,5 @@
 """Time a plain reference training step and gankit's step for the same model, in one process, and print
-the ratios. Usage: python benchmarks/compare.py dcgan [--batch-size 128] [--steps 5] [--json OUT]"""
+the ratios. Usage: python benchmarks/compare.py dcgan|cregan|expression [--batch-size 128] [--steps 5] [--json OUT]"""
 
 from __future__ import annotations
 
@@ -15,10 +15,12 @@ from gankit_core import api  # noqa: E402
 from gankit_core.engine.bench import benchmark, median_ms  # noqa: E402
 from gankit_core.errors import GankitError  # noqa: E402
 
-# model -> (reference module, model config overrides that match the reference networks)
+# model -> (reference module, model config overrides that match the reference networks, engine settings)
 REFERENCES = {
-    "dcgan": ("reference_dcgan", {}),
-    "cregan": ("reference_cregan", {}),
+    "dcgan": ("reference_dcgan", {}, {}),
+    "cregan": ("reference_cregan", {}, {}),
+    # paper 003's transfer module (U-Net + PatchGAN, the fusion module frozen): the stage the speed goal names
+    "expression": ("reference_expression", {}, {"stage": "transfer"}),
 }
 
 
@@ -33,7 +35,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="Also write the figures to this file.")
     args = parser.parse_args()
 
-    module_name, overrides = REFERENCES[args.model]
+    module_name, overrides, engine_settings = REFERENCES[args.model]
     reference = importlib.import_module(module_name)
     try:  # a size or batch the model or its reference cannot take is one line, as in the gankit commands
         model = api.create_model(args.model, **overrides)
@@ -51,7 +53,7 @@ def main() -> None:
     rows = [{"step": "reference (fp32, eager, NCHW)", "ms_per_step": round(reference_ms, 1), "ratio": 1.0}]
     for precision in args.precisions.split(","):
         model = api.create_model(args.model, **overrides, batch_size=batch, image_size=size)
-        settings = api.train_settings({"device": "cpu", "precision": precision, "progress": False})
+        settings = api.train_settings({"device": "cpu", "precision": precision, "progress": False, **engine_settings})
         result = benchmark(model, settings, steps=args.steps, warmup=args.warmup)
         rows.append({"step": f"gankit --precision {precision} ({result.precision})", "ms_per_step": result.ms_per_step,
                      "ratio": round(reference_ms / result.ms_per_step, 2), "gflops": result.gflops,

@@ -239,9 +239,8 @@ class ExpressionTransfer(Model):
         return nets.generator(torch.cat([target, guide.to(target.dtype)], 1)), guide
 
     def sample_inputs(self, n, batch, generator) -> dict[str, Tensor]:
-        rows = max(1, n // self.sample_columns)
-        return {"source": batch["image"][:rows], "target": batch["target"][:rows], "truth": batch["truth"][:rows],
-                "source_landmarks": batch["landmarks"][:rows], "target_landmarks": batch["target_landmarks"][:rows]}
+        return {"source": batch["image"][:n], "target": batch["target"][:n], "truth": batch["truth"][:n],
+                "source_landmarks": batch["landmarks"][:n], "target_landmarks": batch["target_landmarks"][:n]}
 
     def generate(self, nets, inputs) -> Tensor:
         return self.transfer(nets, inputs["source_landmarks"], inputs["target"], inputs["target_landmarks"])[0]

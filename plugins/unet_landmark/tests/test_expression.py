@@ -3,7 +3,12 @@ training end to end, `gankit transfer` on crops and on a real photo, evaluation 
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import numpy as np
+import pytest
 import torch
 from gankit_unet_landmark.model import landmark_images, mirror
 
@@ -11,6 +16,7 @@ from gankit_core import api
 from gankit_core.data import open_dataset
 from gankit_core.data.landmarks import mirror_landmarks
 from gankit_core.data.synthetic import face_params, landmarks
+from gankit_core.testing import check_model_contract
 
 
 def test_defaults_are_section_v():
@@ -79,3 +85,121 @@ def test_synthetic_triples_have_ground_truth_and_held_out_identities():
     source = landmarks(face_params(0, plan["identity"], plan["expression"], plan["intensity"]), 64)
     truth = landmarks(face_params(0, plan["target_identity"], plan["expression"], plan["intensity"]), 64)
     assert np.allclose(train["landmarks"], source, atol=1e-4) and np.allclose(train["truth_landmarks"], truth, atol=1e-4)
+
+
+# ------------------------------------------------------------------------------------- end to end, tiny
+TINY = {"image_size": 64, "batch_size": 4, "g_width": 8, "d_width": 8, "fusion_width": 8, "fusion_d_width": 8,
+        "fusion_steps": 2, "transfer_steps": 2, "data": "synthetic-expression:n=16,identities=8"}
+TINY_SET = [item for key, value in TINY.items() if key not in ("image_size", "batch_size")
+            for item in ("--set", f"{key}={value}")]
+
+
+def gankit(*args):
+    return subprocess.run([sys.executable, "-m", "gankit_core", *args], capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    return check_model_contract("expression", tmp_path_factory.mktemp("expression"), **TINY)
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory):
+    return check_model_contract("expression", tmp_path_factory.mktemp("no-fusion"), **{**TINY, "fusion": False})
+
+
+def test_two_stages_run_in_order_each_with_its_own_losses(trained):
+    rows = [json.loads(line) for line in (trained.run_dir / "metrics.jsonl").read_text().splitlines()]
+    steps = [row for row in rows if "event" not in row]
+    fusion = [row for row in steps if row["stage"] == "fusion"]
+    transfer = [row for row in steps if row["stage"] == "transfer"]
+    assert [row["step"] for row in fusion] == [1, 2] and [row["step"] for row in transfer] == [3, 4]
+    assert all({"loss_cycle", "loss_l1", "loss_dj"} <= set(row) and "loss_pix" not in row for row in fusion)
+    assert all({"loss_pix", "loss_d", "loss_g"} <= set(row) and "loss_cycle" not in row for row in transfer)
+
+
+def test_stage_by_stage_the_fusion_module_stays_frozen_in_the_transfer_stage(tmp_path):
+    from gankit_core.engine import checkpoint as ckpt
+
+    common = ["--image-size", "64", "--batch-size", "4", *TINY_SET, "--steps", "2", "--no-progress"]
+    first = gankit("run", "expression", "--stage", "fusion", *common, "--out", str(tmp_path / "fusion"))
+    assert first.returncode == 0, first.stderr
+    second = gankit("run", "expression", "--stage", "transfer", "--init-from", str(tmp_path / "fusion"), *common,
+                    "--out", str(tmp_path / "transfer"))
+    assert second.returncode == 0, second.stderr
+    before = ckpt.read(tmp_path / "fusion")
+    after = ckpt.read(tmp_path / "transfer")
+    fusion_keys = [key for key in before.tensors if key.startswith("net/fusion/")]
+    assert fusion_keys and all(torch.equal(before.tensors[k], after.tensors[k]) for k in fusion_keys)
+    generator_keys = [key for key in before.tensors if key.startswith("net/generator/") and "weight" in key]
+    assert any(not torch.equal(before.tensors[k], after.tensors[k]) for k in generator_keys)
+
+
+def test_transfer_on_synthetic_crops(tmp_path, trained):
+    made = gankit("data", "synth", "--n", "2", "--size", "64", "--out", str(tmp_path / "faces"))
+    assert made.returncode == 0, made.stderr
+    source, target = tmp_path / "faces" / "face-00000.png", tmp_path / "faces" / "face-00001.png"
+    result = gankit("transfer", str(source), str(target), "--checkpoint", str(trained.run_dir), "-o", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    from PIL import Image
+
+    out = tmp_path / "out" / "face-00001-with-face-00000-expression.png"
+    assert Image.open(out).size == (64, 64)
+    marks = np.asarray(Image.open(tmp_path / "out" / "face-00001-with-face-00000-landmarks.png"))
+    assert marks.shape == (64, 64, 3) and marks.max() > 128 and (marks < 64).mean() > 0.5  # lines on black
+
+
+def test_transfer_errors_are_one_line(tmp_path, trained, baseline):
+    from PIL import Image
+
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (200, 200), (128, 128, 128)).save(blank)
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    cases = [
+        ((str(tmp_path / "missing.png"), str(blank)), "image not found"),
+        ((str(tmp_path / "broken.png"), str(blank)), "cannot read image"),
+        ((str(blank), str(blank)), "no face found in"),
+    ]
+    for (first, second), message in cases:
+        result = gankit("transfer", first, second, "--checkpoint", str(trained.run_dir), "-o", str(tmp_path / "out"))
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+        assert result.stderr.count("\n") == 1 and message in result.stderr
+
+
+def test_transfer_onto_the_astronaut_photo(tmp_path, trained):
+    pytest.importorskip("gankit_landmarks_dlib", reason="the dlib landmark detector plugin is not installed")
+    skimage_data = pytest.importorskip("skimage.data")
+    from PIL import Image
+
+    from gankit_core.landmarking import detect_faces
+
+    photo = skimage_data.astronaut()
+    Image.fromarray(photo).save(tmp_path / "astronaut.png")
+    made = gankit("data", "synth", "--n", "1", "--size", "64", "--out", str(tmp_path / "faces"))
+    assert made.returncode == 0, made.stderr
+    result = gankit("transfer", str(tmp_path / "faces" / "face-00000.png"), str(tmp_path / "astronaut.png"),
+                    "--checkpoint", str(trained.run_dir), "-o", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    out = np.asarray(Image.open(tmp_path / "out" / "astronaut-with-face-00000-expression.png"))
+    assert out.shape == photo.shape  # pasted back into the whole photo
+    changed = np.abs(out.astype(int) - photo.astype(int)).sum(-1) > 0
+    face = detect_faces(photo)[0].points
+    ys, xs = np.nonzero(changed)
+    assert 0.01 < changed.mean() < 0.15  # the face changed, the rest of the photo did not
+    assert face[:, 0].min() - 30 < xs.min() and xs.max() < face[:, 0].max() + 30
+    assert face[:, 1].min() - 60 < ys.min() and ys.max() < face[:, 1].max() + 30
+    assert not changed[:, :100].any() and not changed[300:].any()  # the flag and the suit are untouched
+
+
+def test_evaluation_against_the_true_images_with_both_baselines(trained, baseline):
+    scores = api.evaluate(trained.checkpoint, ["transfer"], count=4, baseline=baseline.checkpoint)
+    for method in ("expression", "no-fusion", "unchanged"):
+        assert 0 < scores[f"{method}/ssim"] < 1 and 0 < scores[f"{method}/psnr"] < 60
+    assert scores["unchanged/landmark_l1"] > 0  # the target's own landmarks are not the truth's
+    shown = gankit("eval", "expression", "--checkpoint", str(trained.run_dir), "--baseline", str(baseline.run_dir),
+                   "-n", "4")
+    assert shown.returncode == 0, shown.stderr
+    lines = dict(line.split() for line in shown.stdout.splitlines())
+    assert float(lines["unchanged/psnr"]) == pytest.approx(scores["unchanged/psnr"], rel=1e-4)
+    wrong = gankit("eval", "expression", "--checkpoint", str(trained.run_dir), "-n", "2", "--data", "synthetic-faces")
+    assert wrong.returncode == 1 and wrong.stderr.count("\n") == 1 and "needs triples" in wrong.stderr
