@@ -202,6 +202,8 @@ def test_evaluation_against_the_true_images_with_both_baselines(trained, baselin
     for method in ("expression", "no-fusion", "unchanged"):
         assert 0 < scores[f"{method}/ssim"] < 1 and 0 < scores[f"{method}/psnr"] < 60
     assert scores["unchanged/landmark_l1"] > 0  # the target's own landmarks are not the truth's
+    # the target differs from the truth most where the expression lives: eyes, brows, mouth
+    assert scores["unchanged/psnr_features"] < scores["unchanged/psnr"]
     shown = gankit("eval", "expression", "--checkpoint", str(trained.run_dir), "--baseline", str(baseline.run_dir),
                    "-n", "4")
     assert shown.returncode == 0, shown.stderr
