@@ -211,3 +211,14 @@ def test_evaluation_against_the_true_images_with_both_baselines(trained, baselin
     assert float(lines["unchanged/psnr"]) == pytest.approx(scores["unchanged/psnr"], rel=1e-4)
     wrong = gankit("eval", "expression", "--checkpoint", str(trained.run_dir), "-n", "2", "--data", "synthetic-faces")
     assert wrong.returncode == 1 and wrong.stderr.count("\n") == 1 and "needs triples" in wrong.stderr
+
+
+@pytest.mark.slow
+def test_500_transfer_steps_learn_the_faces(tmp_path):
+    """The measured baseline run of docs/models/expression.md (64 px, half-width networks, no fusion module): after
+    500 steps it scored 27.4 dB and SSIM 0.76 against the true images of held-out identities."""
+    model = api.create_model("expression", image_size=64, g_width=32, d_width=32, fusion=False, transfer_steps=500,
+                             data="synthetic-expression:n=4096,identities=400")
+    result = api.train(model, out=tmp_path / "run", progress=False)
+    scores = api.evaluate(result.checkpoint, ["transfer"], count=64)
+    assert scores["expression/psnr"] > 25 and scores["expression/ssim"] > 0.65
