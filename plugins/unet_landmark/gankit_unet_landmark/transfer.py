@@ -63,7 +63,7 @@ def prepare_face(path: Path, size: int) -> Face:
     box = (*box, box[0] + int(round(side)), box[1] + int(round(side)))
     crop = Image.fromarray(photo).crop(box).resize((size, size), Image.Resampling.LANCZOS)  # black outside
     scale = size / (box[2] - box[0])
-    return Face(np.asarray(crop), (points - [box[0], box[1]]) * scale, photo,
+    return Face(np.array(crop), (points - [box[0], box[1]]) * scale, photo,
                 (float(box[0]), float(box[1]), float(box[2] - box[0])))
 
 
