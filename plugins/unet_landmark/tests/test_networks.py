@@ -41,6 +41,7 @@ def test_gankit_info_prints_table_1_row_by_row(expression_layers):
     assert generator["input"] == [[4, 256, 256]]  # row 0: (256, 256, 4)
     rows = generator["layers"]
     assert len(rows) == 15
+    assert sum(row["params"] for row in rows) == generator["params"]  # every weight sits in one row
     for number, (row, expected) in enumerate(zip(hwc(rows), TABLE_1, strict=True), start=1):
         assert row == expected, f"Table 1 row {number}: {row} != {expected}"
     kinds = [row["type"] for row in rows]
@@ -54,6 +55,7 @@ def test_gankit_info_prints_table_2_row_by_row(expression_layers):
     discriminator = expression_layers["discriminator"]
     assert discriminator["input"] == [[3, 256, 256], [3, 256, 256]]  # (P_t, I): the conditional pair of Eq. 7
     rows = discriminator["layers"]
+    assert sum(row["params"] for row in rows) == discriminator["params"]
     for number, (row, expected) in enumerate(zip(hwc(rows), TABLE_2, strict=True), start=1):
         assert row == expected, f"Table 2 row {number}: {row} != {expected}"
     assert [row["type"] for row in rows] == ["Conv2d, LeakyReLU", "Conv2d, ReLU", "Conv2d, ReLU", "Conv2d, LeakyReLU",
