@@ -32,6 +32,8 @@ TINY_OVERRIDES: dict[str, dict] = {
     "dcgan": {"image_size": 32, "g_features": 8, "d_features": 8, "latent_dim": 16, "lr": 1e-2},
     "hinge-dcgan": {"image_size": 32, "g_features": 8, "d_features": 8, "latent_dim": 16, "lr": 1e-2},
     "cregan": {"image_size": 64, "g_width": 4, "d_width": 4, "lr": 1e-2, "n_critic": 1},  # G trains in step 1
+    "expression": {"image_size": 64, "g_width": 8, "d_width": 8, "fusion_width": 8, "fusion_d_width": 8,
+                   "fusion_steps": 1, "transfer_steps": 1, "g_lr": 1e-2, "data": "synthetic-expression:n=16,identities=8"},
 }
 
 
@@ -40,7 +42,7 @@ def train_tiny(name: str, out: Path):
     if name not in TINY_OVERRIDES:
         pytest.skip(f"model '{name}' has no entry in TINY_OVERRIDES (tests/test_export.py); add its tiny "
                     "config to test its ONNX export")
-    model = api.create_model(name, batch_size=2, data=TINY_DATA, ema_decay=0.5, **TINY_OVERRIDES[name])
+    model = api.create_model(name, **{"batch_size": 2, "data": TINY_DATA, "ema_decay": 0.5, **TINY_OVERRIDES[name]})
     staged = len(model.stages()) > 1
     return api.train(model, out=out, steps=None if staged else 1, device="cpu", precision="fp32", progress=False,
                      num_samples=2)

@@ -257,7 +257,7 @@ class ExpressionTransfer(Model):
         blank = torch.zeros(2, 1, size, size)
         return {"generator": (torch.zeros(2, 4, size, size),),
                 "discriminator": (torch.zeros(2, 3, size, size), torch.zeros(2, 3, size, size)),
-                "fusion": (blank, blank),
+                "fusion": (blank, blank.clone()),  # two tensors: an exporter tracing one aliased input would merge them
                 "landmark_discriminator": (blank,)}[network]
 
     def evaluate(self, loaded, count: int, seed: int = 0, data: str | None = None) -> dict[str, float]:

@@ -173,7 +173,7 @@ class LandmarkFusion(Generator):
 
     def example_inputs(self) -> tuple[Tensor, ...]:
         blank = torch.zeros(2, self.in_channels, self.image_size, self.image_size)
-        return (blank, blank)
+        return (blank, blank.clone())  # distinct tensors: traced aliases would merge the inputs
 
 
 def init_weights(module: nn.Module) -> None:
