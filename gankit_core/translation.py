@@ -85,7 +85,7 @@ def evaluate_translation(model: Translator, loaded: Any, count: int, seed: int =
     import torch
 
     from gankit_core.images import to_uint8, to_unit
-    from gankit_core.metrics.fid import feature_stats, frechet_distance, kernel_inception_distance
+    from gankit_core.metrics.fid import frechet_distance_of_features, kernel_inception_distance
     from gankit_core.metrics.image_quality import psnr, ssim
     from gankit_core.metrics.inception import InceptionFeatures
 
@@ -101,7 +101,7 @@ def evaluate_translation(model: Translator, loaded: Any, count: int, seed: int =
             features = extractor(images)
             kid, _ = kernel_inception_distance(features, target_features, seed=seed)
             results[f"{direction}/{method}kid"] = kid
-            results[f"{direction}/{method}fid"] = frechet_distance(feature_stats(features), feature_stats(target_features))
+            results[f"{direction}/{method}fid"] = frechet_distance_of_features(features, target_features)
             if twin is not None:
                 results[f"{direction}/{method}ssim"] = float(ssim(images, twin, (0, 255)).mean())
                 results[f"{direction}/{method}psnr"] = float(psnr(images, twin, (0, 255)).mean())
