@@ -19,6 +19,8 @@ from gankit_core.errors import GankitError  # noqa: E402
 REFERENCES = {
     "dcgan": ("reference_dcgan", {}),
     "cregan": ("reference_cregan", {}),
+    "ugatit": ("reference_ugatit", {}),
+    "cyclegan": ("reference_cyclegan", {}),
 }
 
 
