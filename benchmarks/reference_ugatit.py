@@ -68,8 +68,8 @@ def make_reference_step(batch_size: int, image_size: int = 256, width: int = 64)
     def step() -> None:
         # Update D
         d_optim.zero_grad()
-        fake_a2b, _, _ = gen_a2b(real_a)
-        fake_b2a, _, _ = gen_b2a(real_b)
+        fake_a2b, _, _ = gen_a2b.translate_with_attention(real_a)
+        fake_b2a, _, _ = gen_b2a.translate_with_attention(real_b)
         real_ga_logit, real_ga_cam_logit, _ = dis_ga(real_a)
         real_la_logit, real_la_cam_logit, _ = dis_la(real_a)
         real_gb_logit, real_gb_cam_logit, _ = dis_gb(real_b)
@@ -89,12 +89,12 @@ def make_reference_step(batch_size: int, image_size: int = 256, width: int = 64)
 
         # Update G
         g_optim.zero_grad()
-        fake_a2b, fake_a2b_cam_logit, _ = gen_a2b(real_a)
-        fake_b2a, fake_b2a_cam_logit, _ = gen_b2a(real_b)
-        fake_a2b2a, _, _ = gen_b2a(fake_a2b)
-        fake_b2a2b, _, _ = gen_a2b(fake_b2a)
-        fake_a2a, fake_a2a_cam_logit, _ = gen_b2a(real_a)
-        fake_b2b, fake_b2b_cam_logit, _ = gen_a2b(real_b)
+        fake_a2b, fake_a2b_cam_logit, _ = gen_a2b.translate_with_attention(real_a)
+        fake_b2a, fake_b2a_cam_logit, _ = gen_b2a.translate_with_attention(real_b)
+        fake_a2b2a, _, _ = gen_b2a.translate_with_attention(fake_a2b)
+        fake_b2a2b, _, _ = gen_a2b.translate_with_attention(fake_b2a)
+        fake_a2a, fake_a2a_cam_logit, _ = gen_b2a.translate_with_attention(real_a)
+        fake_b2b, fake_b2b_cam_logit, _ = gen_a2b.translate_with_attention(real_b)
         adversarial = 0
         for discriminator, fake in ((dis_ga, fake_b2a), (dis_la, fake_b2a), (dis_gb, fake_a2b), (dis_lb, fake_a2b)):
             logit, cam_logit, _ = discriminator(fake)

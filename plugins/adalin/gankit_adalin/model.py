@@ -151,7 +151,7 @@ class UGATIT(Translator, Model):
             return out
         discriminators = nn.ModuleList(nets[name] for name in self._discriminators())
         with frozen(discriminators), step.autocast():
-            reconstructed = {"a": nets.gen_b2a(fake_b)[0], "b": nets.gen_a2b(fake_a)[0]}
+            reconstructed = {"a": nets.gen_b2a(fake_b), "b": nets.gen_a2b(fake_a)}
             identity = {"a": identity_a, "b": identity_b}
             adversarial = 0.0
             for domain in DOMAINS:
@@ -173,13 +173,13 @@ class UGATIT(Translator, Model):
     @staticmethod
     def _both(generator: nn.Module, source: Tensor, target: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """(translation of ``source``, identity mapping of ``target``, CAM logits of [source; target])."""
-        images, cam_logits, _ = generator(torch.cat([source, target]))
+        images, cam_logits, _ = generator.translate_with_attention(torch.cat([source, target]))
         translated, identity = images.chunk(2)
         return translated, identity, cam_logits
 
     # ------------------------------------------------------------------------------- inference
     def translate(self, nets, images: Tensor, direction: str) -> Tensor:
-        return nets[f"gen_{direction}"](images)[0]
+        return nets[f"gen_{direction}"](images)
 
     def sample_inputs(self, n, batch, generator) -> dict[str, Tensor]:
         return {"a": batch["image"][:n], "b": batch["image_b"][:n]}
@@ -191,9 +191,9 @@ class UGATIT(Translator, Model):
     def sample(self, nets, inputs) -> Tensor:
         columns = []
         for source, there, back in ((inputs["a"], nets.gen_a2b, nets.gen_b2a), (inputs["b"], nets.gen_b2a, nets.gen_a2b)):
-            translated, _, heatmap = there(source)
+            translated, _, heatmap = there.translate_with_attention(source)
             columns += [source.float(), overlay_heatmap(source, heatmap), translated.float(),
-                        back(translated)[0].float(), back(source)[0].float()]
+                        back(translated).float(), back(source).float()]
         return torch.stack(columns, 1).flatten(0, 1)
 
     def evaluate(self, loaded, count: int, seed: int = 0, data: str | None = None) -> dict[str, float]:

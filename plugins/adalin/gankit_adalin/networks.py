@@ -63,8 +63,8 @@ def class_activation(features: Tensor, gap_fc: nn.Linear, gmp_fc: nn.Linear) -> 
 
 
 class UGATITGenerator(Generator):
-    """image (N x C_in x S x S) -> (translated image N x C_out x S x S in [-1, 1], CAM logit N x 2,
-    attention heatmap N x 1 x S/4 x S/4).
+    """image (N x C_in x S x S) -> translated image (N x C_out x S x S in [-1, 1]); ``translate_with_attention``
+    also gives the CAM logit (N x 2) and the attention heatmap (N x 1 x S/4 x S/4).
 
     Down-sampling (7x7 conv, two stride-2 3x3 convs), ``n_blocks`` residual blocks, the CAM classifier
     and its 1x1 fusion conv, the gamma/beta MLP, ``n_blocks`` AdaLIN residual blocks, and up-sampling
@@ -109,7 +109,12 @@ class UGATITGenerator(Generator):
         up += [nn.ReflectionPad2d(3), nn.Conv2d(width, out_channels, 7, bias=False), nn.Tanh()]
         self.decoder = nn.Sequential(*up)
 
-    def forward(self, image: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def forward(self, image: Tensor) -> Tensor:
+        """The translated image alone: what inference, ``gankit export`` and a stand-in generator see."""
+        return self.translate_with_attention(image)[0]
+
+    def translate_with_attention(self, image: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(translated image, CAM logit, heatmap): what the recipe's losses and the sample grid use."""
         features = self.encoder(image)
         cam_logit, weighted = class_activation(features, self.gap_fc, self.gmp_fc)
         attended = torch.relu(self.fuse(weighted))

@@ -72,7 +72,8 @@ def test_clip_rho_clamps_every_layer_instance_norm_to_the_unit_interval():
 @pytest.mark.parametrize("light", [True, False])
 def test_generator_returns_image_cam_logit_and_heatmap(light):
     generator = api.create_component("generator", "ugatit", image_size=32, width=8, n_blocks=2, light=light)
-    image, cam_logit, heatmap = generator(torch.randn(3, 3, 32, 32))
+    image, cam_logit, heatmap = generator.translate_with_attention(torch.randn(3, 3, 32, 32))
+    assert torch.equal(generator(torch.zeros(1, 3, 32, 32)), generator.translate_with_attention(torch.zeros(1, 3, 32, 32))[0])
     assert image.shape == (3, 3, 32, 32) and image.abs().max() <= 1
     assert cam_logit.shape == (3, 2)  # average- and max-pooled CAM logits
     assert heatmap.shape == (3, 1, 8, 8) and heatmap.min() >= 0  # a sum of ReLU features
