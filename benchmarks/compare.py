@@ -1,5 +1,5 @@
 """Time a plain reference training step and gankit's step for the same model, in one process, and print
-the ratios. Usage: python benchmarks/compare.py dcgan|cregan|expression [--batch-size 128] [--steps 5] [--json OUT]"""
+the ratios. Usage: python benchmarks/compare.py dcgan|cregan|ugatit|cyclegan|expression [--batch-size 128] [--steps 5] [--json OUT]"""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ REFERENCES = {
     "cregan": ("reference_cregan", {}, {}),
     # paper 003's transfer module (U-Net + PatchGAN, the fusion module frozen): the stage the speed goal names
     "expression": ("reference_expression", {}, {"stage": "transfer"}),
+    "ugatit": ("reference_ugatit", {}, {}),
+    "cyclegan": ("reference_cyclegan", {}, {}),
 }
 
 

@@ -21,6 +21,8 @@ def register_components(register):
 def register_datasets(register):
     register("synthetic-faces", "gankit_core.data.synthetic_dataset:synthetic_faces",
              summary="Procedural faces with exact landmarks, boxes, identities and expressions (built in)")
+    register("synthetic-unpaired", "gankit_core.data.synthetic_dataset:synthetic_unpaired",
+             summary="Synthetic faces as two unpaired domains, photo (A) and cartoon (B) by default (built in)")
     register("folder", "gankit_core.data.folders:image_folder",
              summary="Every image under a folder (CelebA, LFW, a photo or cartoon set): folder:PATH")
     register("unpaired", "gankit_core.data.folders:unpaired_folder",

@@ -190,3 +190,15 @@ def test_meqfi_rejects_all_ignored(tmp_path):
     with pytest.raises(GankitError, match="empty"):
         (tmp_path / "none").mkdir()
         write_sheet(tmp_path / "none", tmp_path / "s.html")
+
+
+def test_fid_in_sample_space_equals_the_covariance_form():
+    from gankit_core.metrics.fid import feature_stats, frechet_distance, frechet_distance_of_features
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(12, 40)), rng.normal(0.3, 1.5, size=(9, 40))  # fewer images than dimensions
+    expected = frechet_distance(feature_stats(a), feature_stats(b))
+    assert frechet_distance_of_features(a, b) == pytest.approx(expected, rel=1e-6)
+    assert frechet_distance_of_features(a, a) == pytest.approx(0.0, abs=1e-6)
+    many = rng.normal(size=(50, 40))  # more images than dimensions: the covariance form itself
+    assert frechet_distance_of_features(many, b) == pytest.approx(frechet_distance(feature_stats(many), feature_stats(b)))

@@ -114,3 +114,44 @@ def synthetic_faces(argument: str | None, image_size: int, seed: int = 0, strict
     fields = {key: torch.from_numpy(np.ascontiguousarray(value)) for key, value in arrays.items()}
     fields["style"] = torch.full((count,), STYLES.index(style), dtype=torch.int64)
     return Dataset(f"synthetic-faces:{style}", fields, {"style": style, "split": split, "seed": seed})
+
+
+UNPAIRED_OPTIONS = {"n": int, "a": str, "b": str, "identities": int, "split": str, "cache": bool}
+DOMAIN_B_SEED = 7_919  # added to the run's seed: domain B's faces are other people than domain A's
+
+
+def synthetic_unpaired(argument: str | None, image_size: int, seed: int = 0, strict: bool = False) -> Dataset:
+    """Factory for ``synthetic-unpaired[:a=photo,b=cartoon,n=4096,identities=1000,split=train]``: two domains
+    for unpaired translation, ``image`` (A) and ``image_b`` (B), as the ``unpaired:PATH`` folders give them.
+
+    B is rendered from another seed, so no face of A has its twin in B: the training data is unpaired, as
+    real sets are. The twins (one face in both styles) are ``translation_twins``, for evaluation only.
+    """
+    import torch
+
+    options = parse_options(argument, UNPAIRED_OPTIONS, "synthetic-unpaired")
+    styles = options.get("a", "photo"), options.get("b", "cartoon")
+    for style in styles:
+        if style not in STYLES:
+            raise DataError(f"synthetic-unpaired: a and b must be one of {', '.join(STYLES)}, not {style!r}")
+    split = options.get("split", "train")
+    if split not in ("train", "test"):
+        raise DataError(f"synthetic-unpaired: split must be train or test, not {split!r}")
+    count, identities = options.get("n", DEFAULT_COUNT), options.get("identities", 1000)
+    if count < 1 or identities < 1:
+        raise DataError("synthetic-unpaired: n and identities must be at least 1")
+    if not 32 <= image_size <= 512:
+        raise DataError(f"synthetic-unpaired renders 32 to 512 pixels, not {image_size}")
+    cache = options.get("cache", True)
+    domain_a = load_or_render(seed, count, image_size, styles[0], identities, split, cache)["image"]
+    domain_b = load_or_render(seed + DOMAIN_B_SEED, count, image_size, styles[1], identities, split, cache)["image"]
+    fields = {"image": torch.from_numpy(domain_a), "image_b": torch.from_numpy(domain_b)}
+    return Dataset(f"synthetic-unpaired:{styles[0]}->{styles[1]}", fields,
+                   {"styles": styles, "split": split, "seed": seed})
+
+
+def translation_twins(seed: int, count: int, size: int, styles: tuple[str, str], identities: int = 1000):
+    """Held-out faces rendered in both styles (same identity, expression, pose and noise): uint8 N x 3 x H x W
+    for each style, image for image the exact translation of the other. Test identities only."""
+    first, second = (load_or_render(seed, count, size, style, identities, "test")["image"] for style in styles)
+    return first, second

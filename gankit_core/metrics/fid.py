@@ -41,6 +41,24 @@ def frechet_distance(a: FeatureStats, b: FeatureStats) -> float:
     return float(max(value, 0.0))
 
 
+def frechet_distance_of_features(a: Tensor | np.ndarray, b: Tensor | np.ndarray) -> float:
+    """``frechet_distance(feature_stats(a), feature_stats(b))``, in the sample space when the sets are smaller than
+    the feature dimension: with centred, scaled features A and B (S_a = A^T A, S_b = B^T B), the non-zero
+    eigenvalues of S_a S_b are those of (A B^T)(A B^T)^T, so Tr (S_a S_b)^(1/2) is the sum of the singular values
+    of the n_a x n_b matrix A B^T. The same value, without a 2048 x 2048 eigen-decomposition (a minute on 2 cores)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if max(a.shape[0], b.shape[0]) >= a.shape[1]:
+        return frechet_distance(feature_stats(a), feature_stats(b))
+    if min(a.shape[0], b.shape[0]) < 2:
+        raise GankitError(f"FID needs at least 2 images per set for a covariance, got {min(a.shape[0], b.shape[0])}")
+    scaled_a = (a - a.mean(0)) / np.sqrt(a.shape[0] - 1)
+    scaled_b = (b - b.mean(0)) / np.sqrt(b.shape[0] - 1)
+    difference = a.mean(0) - b.mean(0)
+    trace_sqrt = np.linalg.svd(scaled_a @ scaled_b.T, compute_uv=False).sum()
+    value = difference @ difference + np.square(scaled_a).sum() + np.square(scaled_b).sum() - 2 * trace_sqrt
+    return float(max(value, 0.0))
+
+
 def kernel_inception_distance(a: Tensor | np.ndarray, b: Tensor | np.ndarray, subsets: int = 10,
                               subset_size: int = 1000, seed: int = 0) -> tuple[float, float | None]:
     """Unbiased MMD^2 with the cubic polynomial kernel k(x, y) = (x.y / d + 1)^3, averaged over

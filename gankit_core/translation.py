@@ -1,0 +1,175 @@
+"""Unpaired image-to-image translation shared by every two-domain model (ugatit, cyclegan, third parties):
+the ``Translator`` interface, ``gankit translate``, the sample grid's heatmap overlay and the evaluation.
+
+It lives in the core so that the plugins that implement translation need not depend on one another:
+a model that subclasses ``Translator`` gets the command and the evaluation with no code of its own.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from gankit_core.errors import DataError, GankitError
+
+DIRECTIONS = ("a2b", "b2a")
+if TYPE_CHECKING:
+    import numpy as np
+    from torch import Tensor
+
+# torch is imported inside the functions: the CLI imports this module for its command, and `gankit --help`
+# must not pay for torch.
+BATCH = 16  # images translated per forward pass by gankit translate and the evaluation
+
+
+class Translator(ABC):
+    """A model that maps images of domain A (its data's ``image``) to domain B (``image_b``) and back."""
+
+    @abstractmethod
+    def translate(self, nets: Any, images: Tensor, direction: str) -> Tensor:
+        """``images`` (N x 3 x S x S in [-1, 1], S the model's size) translated ``a2b`` or ``b2a``."""
+
+
+def overlay_heatmap(images: Tensor, heatmap: Tensor) -> Tensor:
+    """An attention heatmap (N x 1 x h x w, any scale) in a jet colour map over ``images`` (N x 3 x S x S in
+    [-1, 1]), half and half, as U-GAT-IT shows its CAM: each map stretched to [0, 1] on its own."""
+    import torch
+
+    heat = torch.nn.functional.interpolate(heatmap.float(), size=images.shape[-2:], mode="bilinear",
+                                           align_corners=False)
+    low, high = heat.amin((2, 3), keepdim=True), heat.amax((2, 3), keepdim=True)
+    heat = (heat - low) / (high - low).clamp_min(1e-8)
+    # The jet colour map as three clipped ramps: blue (cold) -> cyan -> yellow -> red (hot).
+    jet = torch.cat([(1.5 - (4 * heat - 3).abs()).clamp(0, 1), (1.5 - (4 * heat - 2).abs()).clamp(0, 1),
+                     (1.5 - (4 * heat - 1).abs()).clamp(0, 1)], 1)
+    return 0.5 * images.float() + 0.5 * (jet * 2 - 1)
+
+
+# ----------------------------------------------------------------------------------------- evaluation
+def _test_sets(model, count: int, seed: int, data: str | None) -> tuple[Tensor, ...]:
+    """Held-out uint8 images: (sources in A, sources in B, reference B, reference A, twins of the A sources in B,
+    twins of the B sources in A). Twins exist only for the built-in synthetic domains (None otherwise), whose
+    faces can be rendered in either style; the references are other faces than the sources."""
+    import torch
+
+    from gankit_core.data import open_dataset, parse_options, parse_spec
+    from gankit_core.data.synthetic_dataset import UNPAIRED_OPTIONS, translation_twins
+
+    spec = data or model.config.data
+    size = model.config.image_size
+    name, argument = parse_spec(spec)
+    if name == "synthetic-unpaired":
+        options = parse_options(argument, UNPAIRED_OPTIONS, name)
+        styles = options.get("a", "photo"), options.get("b", "cartoon")
+        twins_a, twins_b = translation_twins(seed + 1, count, size, styles, options.get("identities", 1000))
+        reference = open_dataset(f"synthetic-unpaired:{argument + ',' if argument else ''}split=test,n={count}", size,
+                                 seed=seed)
+        return (torch.from_numpy(twins_a), torch.from_numpy(twins_b), reference.fields["image_b"],
+                reference.fields["image"], torch.from_numpy(twins_b), torch.from_numpy(twins_a))
+    if name == "unpaired" and argument and "split=" not in argument:
+        spec = f"{spec},split=test"  # the held-out testA/ testB/ folders
+    dataset = open_dataset(spec, size, seed=seed)
+    if "image_b" not in dataset.fields:
+        raise DataError(f"translation is evaluated on two domains (image and image_b); '{spec}' gives one")
+    a, b = dataset.fields["image"][:count], dataset.fields["image_b"][:count]
+    return a, b, b, a, None, None
+
+
+def evaluate_translation(model: Translator, loaded: Any, count: int, seed: int = 0, data: str | None = None,
+                         inception: str | None = None) -> dict[str, float]:
+    """For each direction: KID and FID of the translations against the target domain, SSIM and PSNR against
+    each source's true twin (synthetic domains), and the same for the identity baseline (the input unchanged)."""
+    import torch
+
+    from gankit_core.images import to_uint8, to_unit
+    from gankit_core.metrics.fid import frechet_distance_of_features, kernel_inception_distance
+    from gankit_core.metrics.image_quality import psnr, ssim
+    from gankit_core.metrics.inception import InceptionFeatures
+
+    source_a, source_b, target_b, target_a, twin_b, twin_a = _test_sets(model, count, seed, data)
+    extractor = InceptionFeatures(inception, device=loaded.device)
+    results: dict[str, float] = {}
+    for direction, source, target, twin in (("a2b", source_a, target_b, twin_b), ("b2a", source_b, target_a, twin_a)):
+        with torch.no_grad():
+            translated = torch.cat([to_uint8(model.translate(loaded.nets, to_unit(chunk.to(loaded.device)), direction))
+                                    for chunk in source.split(BATCH)])
+        target_features = extractor(target)
+        for method, images in (("", translated), ("identity_", source)):
+            features = extractor(images)
+            kid, _ = kernel_inception_distance(features, target_features, seed=seed)
+            results[f"{direction}/{method}kid"] = kid
+            results[f"{direction}/{method}fid"] = frechet_distance_of_features(features, target_features)
+            if twin is not None:
+                results[f"{direction}/{method}ssim"] = float(ssim(images, twin, (0, 255)).mean())
+                results[f"{direction}/{method}psnr"] = float(psnr(images, twin, (0, 255)).mean())
+    return results
+
+
+# ------------------------------------------------------------------------------------- gankit translate
+def _output_path(source: Path, root: Path | None, out: Path, direction: str, single: bool) -> Path:
+    if single and out.suffix.lower() == ".png":
+        return out
+    relative = source.relative_to(root) if root is not None else Path(source.name)
+    return out / relative.parent / f"{relative.stem}-{direction}.png"
+
+
+def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    import numpy as np
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(image).resize((width, height), Image.Resampling.LANCZOS))
+
+
+@click.command("translate")
+@click.argument("source", metavar="IMAGE_OR_FOLDER", type=click.Path(path_type=Path))
+@click.option("--checkpoint", required=True, type=click.Path(path_type=Path),
+              help="Checkpoint file or run directory of a translation model (ugatit, cyclegan).")
+@click.option("--direction", type=click.Choice(DIRECTIONS), default="a2b", show_default=True,
+              help="a2b: the data's domain A to B (photo to cartoon on the synthetic faces); b2a back.")
+@click.option("-o", "out", type=click.Path(path_type=Path), default=Path("translated"), show_default=True,
+              help="Output folder (or, for one image, a .png file).")
+@click.option("--device", default="cpu", show_default=True)
+def translate_command(source: Path, checkpoint: Path, direction: str, out: Path, device: str) -> None:
+    """Translate an image, or every image under a folder, to the other domain.
+
+    Each image is resized to the model's size, translated, and written back at its own size."""
+    import numpy as np
+    import torch
+
+    from gankit_core import api
+    from gankit_core.data.folders import list_images, read_user_image
+    from gankit_core.images import save_png, to_uint8, to_unit
+
+    if not source.exists():
+        raise DataError(f"image or folder not found: {source}")
+    loaded = api.load_checkpoint(checkpoint, device=device)
+    if not isinstance(loaded.model, Translator):
+        raise GankitError(f"{checkpoint} is a '{loaded.model.name}' checkpoint, which does not translate between "
+                          "domains; gankit translate needs a ugatit or cyclegan one")
+    single = source.is_file()
+    paths = [source] if single else list_images(source, "input folder")
+    size = loaded.model.config.image_size
+    with click.progressbar(length=len(paths), label=f"translating {direction}", hidden=single,
+                           file=click.get_text_stream("stderr")) as progress:
+        for start in range(0, len(paths), BATCH):
+            chunk = paths[start:start + BATCH]
+            originals = [read_user_image(path) for path in chunk]
+            resized = np.stack([_resize(image, size, size) for image in originals])
+            inputs = to_unit(torch.from_numpy(resized).permute(0, 3, 1, 2).contiguous().to(loaded.device))
+            with torch.no_grad():
+                translated = to_uint8(loaded.model.translate(loaded.nets, inputs, direction).float())
+            for path, original, image in zip(chunk, originals, translated.permute(0, 2, 3, 1).numpy(), strict=True):
+                target = _output_path(path, None if single else source, out, direction, single)
+                try:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as error:
+                    raise GankitError(f"cannot create {target.parent}: {error.strerror}") from None
+                save_png(np.ascontiguousarray(_resize(image, original.shape[1], original.shape[0])), target)
+                if single:
+                    click.echo(f"wrote {target}")
+            progress.update(len(chunk))
+    if not single:
+        click.echo(f"wrote {len(paths)} images under {out}")

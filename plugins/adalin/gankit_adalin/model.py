@@ -1,0 +1,201 @@
+"""Paper 001's modified CycleGAN (U-GAT-IT-style): CAM attention and AdaLIN in both generators, a global and a
+local discriminator with CAM for each domain.
+
+Per step, for the generators G_ab, G_ba and discriminators D_a, D_b (each global + local), in the
+standard LSGAN and BCE forms (paper 001 prints them with real and fake swapped; docs/models/ugatit.md):
+  L_D   = sum over D in {D_a, D_b}, global and local: (D(x_real) - 1)^2 + D(G(x_src))^2,
+          and the same on D's CAM logit                                          (3.2.4, 3.2.7)
+  L_G   = w_gan * [(D(G(x)) - 1)^2 + (D_cam(G(x)) - 1)^2] over the four D
+        + w_cycle * |G_ts(G_st(x)) - x|_1 + w_identity * |G_st(x_t) - x_t|_1
+        + w_cam * [BCE(eta_s(x_s), 1) + BCE(eta_s(x_t), 0)]                      (3.2.5 - 3.2.7)
+with Table 2's weights (GAN 1, cycle 10, identity 10, CAM 100), Adam 1e-4 (0.5, 0.999), weight decay
+1e-4, linear decay to 0 over the second half, and rho clipped to [0, 1] after every generator step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gankit_core.engine.helpers import frozen
+from gankit_core.errors import ConfigError
+from gankit_core.interfaces import Model, ModelConfig, OptimizerSpec
+from gankit_core.translation import Translator, evaluate_translation, overlay_heatmap
+
+DOMAINS = ("a", "b")
+SCALES = ("global", "local")
+
+
+@dataclass
+class UGATITConfig(ModelConfig):
+    """Defaults are paper 001's Table 2 and section 4 (and U-GAT-IT's where the paper gives none)."""
+
+    image_size: int = 256
+    batch_size: int = 10
+    lr: float = 0.0001
+    beta1: float = 0.5  # U-GAT-IT's Adam betas (the paper gives none)
+    beta2: float = 0.999
+    weight_decay: float = 0.0001
+    lr_schedule: str = "linear-half"  # the "adaptive learning rate": CycleGAN's linear decay over the second half
+    gan_weight: float = 1.0
+    cycle_weight: float = 10.0
+    identity_weight: float = 10.0
+    cam_weight: float = 100.0  # paper 001 Table 2; U-GAT-IT uses 1000
+    g_width: int = 64
+    d_width: int = 64
+    n_blocks: int = 4  # paper 001 reduces CycleGAN's 9 residual blocks to 4
+    light: bool = True  # the pooled gamma/beta MLP: the variant whose size Table 1 gives (10.59M)
+    global_layers: int = 7
+    local_layers: int = 5
+    generator: str = "ugatit"
+    discriminator: str = "ugatit"
+    data: str = "synthetic-unpaired"
+
+    def validate(self) -> None:
+        super().validate()
+        for name in ("gan_weight", "cycle_weight", "identity_weight", "cam_weight", "weight_decay"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be 0 or more, not {getattr(self, name)}")
+
+
+def least_squares(logits: Tensor, target: float) -> Tensor:
+    """LSGAN's mean (logit - target)^2, in fp32."""
+    return (logits.float() - target).square().mean()
+
+
+def domain_classification(logits: Tensor, target: float) -> Tensor:
+    """The generator's CAM loss: BCE on the auxiliary classifier's logits (source 1, target domain 0)."""
+    return F.binary_cross_entropy_with_logits(logits.float(), torch.full_like(logits, target, dtype=torch.float32))
+
+
+class UGATIT(Translator, Model):
+    """Paper 001's modified CycleGAN (after U-GAT-IT, Kim et al. 2019): generators with CAM attention and AdaLIN,
+    global and local spectral-norm discriminators with CAM, LSGAN + cycle + identity + CAM losses."""
+
+    name = "ugatit"
+    Config = UGATITConfig
+    inference_networks = ("gen_a2b", "gen_b2a")
+    batch_fields = ("image", "image_b")
+    default_steps = 20_000  # section 4.4.1: 200 epochs of 100 iterations
+    sample_needs_data = True
+    # Per direction: real, its CAM heatmap overlaid, translated, reconstructed, identity (paper 001 Figure 5).
+    sample_columns = 10
+    own_metrics = ("translation",)
+    default_metrics = ("translation",)
+
+    def build(self) -> dict[str, nn.Module]:
+        from gankit_core import api
+
+        c = self.config
+        nets: dict[str, nn.Module] = {}
+        for direction in ("a2b", "b2a"):
+            nets[f"gen_{direction}"] = api.create_component(
+                "generator", c.generator, image_size=c.image_size, width=c.g_width, in_channels=3, out_channels=3,
+                n_blocks=c.n_blocks, light=c.light)
+        for domain in DOMAINS:
+            for scale, layers in zip(SCALES, (c.global_layers, c.local_layers), strict=True):
+                nets[f"disc_{scale}_{domain}"] = api.create_component(
+                    "discriminator", c.discriminator, image_size=c.image_size, width=c.d_width, in_channels=3,
+                    layers=layers)
+        return nets
+
+    def optimizers(self, nets) -> dict[str, OptimizerSpec]:
+        from gankit_adalin.layers import clip_rho
+
+        c = self.config
+        betas = (c.beta1, c.beta2)
+        generators = [p for name in ("gen_a2b", "gen_b2a") for p in nets[name].parameters()]
+        discriminators = [p for name in self._discriminators() for p in nets[name].parameters()]
+        return {
+            "discriminator": OptimizerSpec(discriminators, c.lr, betas, weight_decay=c.weight_decay),
+            "generator": OptimizerSpec(generators, c.lr, betas, weight_decay=c.weight_decay,
+                                       after_step=partial(clip_rho, nets.gen_a2b, nets.gen_b2a)),
+        }
+
+    @staticmethod
+    def _discriminators() -> list[str]:
+        return [f"disc_{scale}_{domain}" for domain in DOMAINS for scale in SCALES]
+
+    def train_step(self, nets, batch, step) -> dict[str, Tensor]:
+        c = self.config
+        real = {"a": batch["image"], "b": batch["image_b"]}
+        n = real["a"].shape[0]
+        with step.autocast():
+            # Instance norm and AdaLIN are per image, so one pass over [source; target] is the same maths as two
+            # and gives the translation and the identity mapping together. The generators do not change during
+            # the discriminator step, so these passes serve both steps (the public code runs them twice).
+            fake_b, identity_b, cam_ab = self._both(nets.gen_a2b, real["a"], real["b"])
+            fake_a, identity_a, cam_ba = self._both(nets.gen_b2a, real["b"], real["a"])
+            fake = {"a": fake_a, "b": fake_b}
+            loss_d = 0.0
+            scores = {}
+            for domain in DOMAINS:
+                for scale in SCALES:
+                    logits, cam_logits, _ = nets[f"disc_{scale}_{domain}"](torch.cat([real[domain], fake[domain].detach()]))
+                    real_logits, fake_logits = logits.chunk(2)
+                    real_cam, fake_cam = cam_logits.chunk(2)
+                    loss_d = loss_d + (least_squares(real_logits, 1) + least_squares(fake_logits, 0)
+                                       + least_squares(real_cam, 1) + least_squares(fake_cam, 0))
+                    if scale == "global":
+                        scores.setdefault("real", []).append(real_logits.detach().float().mean())
+                        scores.setdefault("fake", []).append(fake_logits.detach().float().mean())
+            loss_d = c.gan_weight * loss_d
+        step.optimize("discriminator", loss_d)
+        out = {"loss_d": loss_d.detach(), "real_score": torch.stack(scores["real"]).mean(),
+               "fake_score": torch.stack(scores["fake"]).mean()}
+        if not step.train_generator:
+            return out
+        discriminators = nn.ModuleList(nets[name] for name in self._discriminators())
+        with frozen(discriminators), step.autocast():
+            reconstructed = {"a": nets.gen_b2a(fake_b), "b": nets.gen_a2b(fake_a)}
+            identity = {"a": identity_a, "b": identity_b}
+            adversarial = 0.0
+            for domain in DOMAINS:
+                for scale in SCALES:
+                    logits, cam_logits, _ = nets[f"disc_{scale}_{domain}"](fake[domain])
+                    adversarial = adversarial + least_squares(logits, 1) + least_squares(cam_logits, 1)
+            cycle = sum((reconstructed[d].float() - real[d].float()).abs().mean() for d in DOMAINS)
+            identity_loss = sum((identity[d].float() - real[d].float()).abs().mean() for d in DOMAINS)
+            # eta_s: the generator's CAM tells its source domain (1) from its target domain (0).
+            cam = sum(domain_classification(logits[:n], 1) + domain_classification(logits[n:], 0)
+                      for logits in (cam_ab, cam_ba))
+            loss_g = (c.gan_weight * adversarial + c.cycle_weight * cycle + c.identity_weight * identity_loss
+                      + c.cam_weight * cam)
+        step.optimize("generator", loss_g)
+        out.update(loss_g=loss_g.detach(), loss_adv=adversarial.detach(), loss_cycle=cycle.detach(),
+                   loss_identity=identity_loss.detach(), loss_cam=cam.detach())
+        return out
+
+    @staticmethod
+    def _both(generator: nn.Module, source: Tensor, target: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(translation of ``source``, identity mapping of ``target``, CAM logits of [source; target])."""
+        images, cam_logits, _ = generator.translate_with_attention(torch.cat([source, target]))
+        translated, identity = images.chunk(2)
+        return translated, identity, cam_logits
+
+    # ------------------------------------------------------------------------------- inference
+    def translate(self, nets, images: Tensor, direction: str) -> Tensor:
+        return nets[f"gen_{direction}"](images)
+
+    def sample_inputs(self, n, batch, generator) -> dict[str, Tensor]:
+        return {"a": batch["image"][:n], "b": batch["image_b"][:n]}
+
+    def generate(self, nets, inputs) -> Tensor:
+        # B -> A: its target domain is the data's ``image``, what the core's FID/KID compare against.
+        return self.translate(nets, inputs["b"], "b2a")
+
+    def sample(self, nets, inputs) -> Tensor:
+        columns = []
+        for source, there, back in ((inputs["a"], nets.gen_a2b, nets.gen_b2a), (inputs["b"], nets.gen_b2a, nets.gen_a2b)):
+            translated, _, heatmap = there.translate_with_attention(source)
+            columns += [source.float(), overlay_heatmap(source, heatmap), translated.float(),
+                        back(translated).float(), back(source).float()]
+        return torch.stack(columns, 1).flatten(0, 1)
+
+    def evaluate(self, loaded, count: int, seed: int = 0, data: str | None = None) -> dict[str, float]:
+        return evaluate_translation(self, loaded, count, seed=seed, data=data)
+

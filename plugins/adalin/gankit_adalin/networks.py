@@ -1,0 +1,177 @@
+"""U-GAT-IT's networks (paper 001 Figures 1 and 2): the CAM-attention generator with AdaLIN residual blocks,
+and the spectral-norm discriminator with its own CAM, in a global (7-layer) and a local (5-layer) depth.
+
+Layer for layer the public U-GAT-IT design (Kim et al. 2019), so that paper 001's Table 1 counts hold:
+with width 64, 4 residual blocks and the light gamma/beta MLP the generator has 10,589,888 trainable
+parameters; the 7-layer discriminator has 53,130,176 (tests/test_networks.py checks both).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from gankit_adalin.layers import LIN, AdaLIN
+from gankit_core.errors import ConfigError
+from gankit_core.interfaces import Discriminator, Generator
+
+DOWNSAMPLINGS = 2  # the generator halves the image twice: a 256 px input gives 64 x 64 feature maps
+
+
+class ResidualBlock(nn.Module):
+    """Encoder block: two reflection-padded 3x3 convs with instance norm (no affine, no bias)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=False), nn.InstanceNorm2d(channels),
+            nn.ReLU(True),
+            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=False), nn.InstanceNorm2d(channels),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.body(x)
+
+
+class AdaLINResidualBlock(nn.Module):
+    """Decoder block: the same two convs with AdaLIN, every block taking the one gamma/beta pair."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.pad = nn.ReflectionPad2d(1)
+        self.conv1 = nn.Conv2d(channels, channels, 3, bias=False)
+        self.norm1 = AdaLIN(channels)
+        self.conv2 = nn.Conv2d(channels, channels, 3, bias=False)
+        self.norm2 = AdaLIN(channels)
+
+    def forward(self, x: Tensor, gamma: Tensor, beta: Tensor) -> Tensor:
+        out = torch.relu(self.norm1(self.conv1(self.pad(x)), gamma, beta))
+        return x + self.norm2(self.conv2(self.pad(out)), gamma, beta)
+
+
+def class_activation(features: Tensor, gap_fc: nn.Linear, gmp_fc: nn.Linear) -> tuple[Tensor, Tensor]:
+    """The CAM auxiliary classifier: logits from average- and max-pooled features (N x 2), and the features
+    re-weighted channel by channel with the classifiers' own weights (N x 2C x H x W).
+
+    Each weight is read once: under spectral norm every read of ``.weight`` runs a power iteration."""
+    gap_weight, gmp_weight = gap_fc.weight, gmp_fc.weight  # 1 x C each
+    logits = torch.cat([F.linear(features.mean((2, 3)), gap_weight), F.linear(features.amax((2, 3)), gmp_weight)], 1)
+    weighted = torch.cat([features * gap_weight.view(1, -1, 1, 1), features * gmp_weight.view(1, -1, 1, 1)], 1)
+    return logits, weighted
+
+
+class UGATITGenerator(Generator):
+    """image (N x C_in x S x S) -> translated image (N x C_out x S x S in [-1, 1]); ``translate_with_attention``
+    also gives the CAM logit (N x 2) and the attention heatmap (N x 1 x S/4 x S/4).
+
+    Down-sampling (7x7 conv, two stride-2 3x3 convs), ``n_blocks`` residual blocks, the CAM classifier
+    and its 1x1 fusion conv, the gamma/beta MLP, ``n_blocks`` AdaLIN residual blocks, and up-sampling
+    (nearest x2, 3x3 conv, LIN) to a 7x7 conv and tanh. ``light`` pools the attention features before
+    the MLP (U-GAT-IT's light model); the full form feeds the whole (S/4)^2 x 4 width map to it, which
+    at 256 px is a 268M-weight first layer.
+    """
+
+    def __init__(self, image_size: int = 256, width: int = 64, in_channels: int = 3, out_channels: int = 3,
+                 n_blocks: int = 4, light: bool = True) -> None:
+        super().__init__()
+        if image_size % 2**DOWNSAMPLINGS:
+            raise ConfigError(f"the ugatit generator needs an image size divisible by 4, not {image_size}")
+        if n_blocks < 1:
+            raise ConfigError(f"n_blocks must be at least 1, not {n_blocks}")
+        self.image_size, self.in_channels, self.light = image_size, in_channels, light
+        channels = width * 2**DOWNSAMPLINGS
+        down: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, width, 7, bias=False),
+                                 nn.InstanceNorm2d(width), nn.ReLU(True)]
+        for level in range(DOWNSAMPLINGS):
+            c = width * 2**level
+            down += [nn.ReflectionPad2d(1), nn.Conv2d(c, 2 * c, 3, stride=2, bias=False), nn.InstanceNorm2d(2 * c),
+                     nn.ReLU(True)]
+        down += [ResidualBlock(channels) for _ in range(n_blocks)]
+        self.encoder = nn.Sequential(*down)
+
+        self.gap_fc = nn.Linear(channels, 1, bias=False)
+        self.gmp_fc = nn.Linear(channels, 1, bias=False)
+        self.fuse = nn.Conv2d(2 * channels, channels, 1)
+        mlp_input = channels if light else (image_size // 2**DOWNSAMPLINGS) ** 2 * channels
+        self.mlp = nn.Sequential(nn.Linear(mlp_input, channels, bias=False), nn.ReLU(True),
+                                 nn.Linear(channels, channels, bias=False), nn.ReLU(True))
+        self.gamma = nn.Linear(channels, channels, bias=False)
+        self.beta = nn.Linear(channels, channels, bias=False)
+
+        self.decoder_blocks = nn.ModuleList(AdaLINResidualBlock(channels) for _ in range(n_blocks))
+        up: list[nn.Module] = []
+        for level in range(DOWNSAMPLINGS, 0, -1):
+            c = width * 2**level
+            up += [nn.Upsample(scale_factor=2, mode="nearest"), nn.ReflectionPad2d(1),
+                   nn.Conv2d(c, c // 2, 3, bias=False), LIN(c // 2), nn.ReLU(True)]
+        up += [nn.ReflectionPad2d(3), nn.Conv2d(width, out_channels, 7, bias=False), nn.Tanh()]
+        self.decoder = nn.Sequential(*up)
+
+    def forward(self, image: Tensor) -> Tensor:
+        """The translated image alone: what inference, ``gankit export`` and a stand-in generator see."""
+        return self.translate_with_attention(image)[0]
+
+    def translate_with_attention(self, image: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(translated image, CAM logit, heatmap): what the recipe's losses and the sample grid use."""
+        features = self.encoder(image)
+        cam_logit, weighted = class_activation(features, self.gap_fc, self.gmp_fc)
+        attended = torch.relu(self.fuse(weighted))
+        heatmap = attended.sum(1, keepdim=True)
+        style = attended.mean((2, 3)) if self.light else attended.flatten(1)
+        style = self.mlp(style)
+        gamma, beta = self.gamma(style), self.beta(style)
+        x = attended
+        for block in self.decoder_blocks:
+            x = block(x, gamma, beta)
+        return self.decoder(x), cam_logit, heatmap
+
+    def example_inputs(self) -> tuple[Tensor, ...]:
+        return (torch.zeros(2, self.in_channels, self.image_size, self.image_size),)
+
+
+class UGATITDiscriminator(Discriminator):
+    """image (N x C_in x S x S) -> (patch logits N x 1 x h x w, CAM logit N x 2, heatmap N x 1 x h' x w').
+
+    ``layers`` 7 is the global discriminator (receptive field 190 px at the CAM, paper 001 section 4.2),
+    5 the local one (46 px): ``layers - 2`` stride-2 4x4 convs and one stride-1 4x4 conv before the CAM,
+    a 1x1 fusion conv, and a stride-1 4x4 conv to the logit map. Every conv and the CAM classifiers are
+    spectrally normalised, except the 1x1 fusion conv (as in U-GAT-IT); activations are LeakyReLU(0.2).
+    """
+
+    def __init__(self, width: int = 64, in_channels: int = 3, layers: int = 7, image_size: int = 256) -> None:
+        super().__init__()
+        if layers < 3:
+            raise ConfigError(f"the ugatit discriminator needs at least 3 layers, not {layers}")
+        if image_size // 2 ** (layers - 2) < 3:  # the two stride-1 convs each need a map of 2 px or more
+            smallest = 3 * 2 ** (layers - 2)
+            raise ConfigError(f"a {layers}-layer ugatit discriminator needs images of {smallest} px or more, "
+                              f"not {image_size} (use fewer layers for small images)")
+        self.in_channels, self.image_size = in_channels, image_size
+
+        def conv(c_in: int, c_out: int, stride: int) -> list[nn.Module]:
+            return [nn.ReflectionPad2d(1), spectral_norm(nn.Conv2d(c_in, c_out, 4, stride=stride)),
+                    nn.LeakyReLU(0.2, True)]
+
+        body = conv(in_channels, width, 2)
+        for level in range(layers - 3):
+            body += conv(width * 2**level, width * 2 ** (level + 1), 2)
+        channels = width * 2 ** (layers - 3)
+        body += conv(channels, 2 * channels, 1)
+        self.body = nn.Sequential(*body)
+        channels *= 2
+        self.gap_fc = spectral_norm(nn.Linear(channels, 1, bias=False))
+        self.gmp_fc = spectral_norm(nn.Linear(channels, 1, bias=False))
+        self.fuse = nn.Conv2d(2 * channels, channels, 1)
+        self.head = nn.Sequential(nn.ReflectionPad2d(1), spectral_norm(nn.Conv2d(channels, 1, 4, bias=False)))
+
+    def forward(self, image: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        features = self.body(image)
+        cam_logit, weighted = class_activation(features, self.gap_fc, self.gmp_fc)
+        attended = F.leaky_relu(self.fuse(weighted), 0.2)
+        heatmap = attended.sum(1, keepdim=True)
+        return self.head(attended), cam_logit, heatmap
+
+    def example_inputs(self) -> tuple[Tensor, ...]:
+        return (torch.zeros(2, self.in_channels, self.image_size, self.image_size),)

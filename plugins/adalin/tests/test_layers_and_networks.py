@@ -1,0 +1,119 @@
+"""AdaLIN/LIN against a hand computation, rho clipping, the networks' shapes and paper 001's Table 1 counts."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from gankit_adalin.layers import LIN, AdaLIN, clip_rho
+
+from gankit_core import api
+from gankit_core.errors import ConfigError
+
+
+def trainable(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def test_adalin_is_the_papers_formula_computed_by_hand():
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 4, 5) * 3 + 1
+    gamma, beta = torch.randn(2, 3), torch.randn(2, 3)
+    layer = AdaLIN(3)
+    with torch.no_grad():
+        layer.rho.copy_(torch.tensor([0.0, 0.3, 1.0]))
+    out = layer(x, gamma, beta)
+    eps = 1e-5
+    for n in range(2):
+        everything = x[n].flatten()
+        mean_l = everything.sum() / everything.numel()
+        var_l = ((everything - mean_l) ** 2).sum() / everything.numel()
+        for c in range(3):
+            plane = x[n, c].flatten()
+            mean_i = plane.sum() / plane.numel()
+            var_i = ((plane - mean_i) ** 2).sum() / plane.numel()
+            a_i = (x[n, c] - mean_i) / (var_i + eps).sqrt()
+            a_l = (x[n, c] - mean_l) / (var_l + eps).sqrt()
+            rho = layer.rho[c]
+            expected = gamma[n, c] * (rho * a_i + (1 - rho) * a_l) + beta[n, c]
+            torch.testing.assert_close(out[n, c], expected, atol=1e-5, rtol=1e-5)
+
+
+def test_rho_one_is_instance_norm_and_rho_zero_is_layer_norm():
+    x = torch.randn(3, 8, 6, 6) * 2 - 0.5
+    ones, zeros = torch.ones(3, 8), torch.zeros(3, 8)
+    instance = AdaLIN(8, rho_init=1.0)(x, ones, zeros)
+    torch.testing.assert_close(instance, F.instance_norm(x), atol=1e-5, rtol=1e-5)
+    layer = LIN(8)  # starts at rho 0, gamma 1, beta 0: plain layer norm
+    torch.testing.assert_close(layer(x), F.layer_norm(x, x.shape[1:]), atol=1e-5, rtol=1e-5)
+
+
+def test_lin_gradients_reach_rho_gamma_and_beta():
+    layer = LIN(4)
+    layer(torch.randn(2, 4, 5, 5)).square().sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in (layer.rho, layer.gamma, layer.beta))
+
+
+def test_clip_rho_clamps_every_layer_instance_norm_to_the_unit_interval():
+    generator = api.create_component("generator", "ugatit", image_size=32, width=4, n_blocks=2)
+    layers = [m for m in generator.modules() if isinstance(m, (AdaLIN, LIN))]
+    assert len(layers) == 2 * 2 + 2  # two per AdaLIN block, one per up-sampling stage
+    pattern = torch.tensor([-0.5, 0.25, 0.75, 1.5])
+    with torch.no_grad():
+        for layer in layers:
+            layer.rho.copy_(pattern.repeat(layer.rho.numel() // 4))
+    untouched = generator.gamma.weight.clone()
+    clip_rho(generator)
+    for layer in layers:  # out-of-range values go to the nearest bound, values inside keep theirs
+        assert torch.equal(layer.rho, torch.tensor([0.0, 0.25, 0.75, 1.0]).repeat(layer.rho.numel() // 4))
+    assert torch.equal(generator.gamma.weight, untouched)
+
+
+@pytest.mark.parametrize("light", [True, False])
+def test_generator_returns_image_cam_logit_and_heatmap(light):
+    generator = api.create_component("generator", "ugatit", image_size=32, width=8, n_blocks=2, light=light)
+    image, cam_logit, heatmap = generator.translate_with_attention(torch.randn(3, 3, 32, 32))
+    assert torch.equal(generator(torch.zeros(1, 3, 32, 32)), generator.translate_with_attention(torch.zeros(1, 3, 32, 32))[0])
+    assert image.shape == (3, 3, 32, 32) and image.abs().max() <= 1
+    assert cam_logit.shape == (3, 2)  # average- and max-pooled CAM logits
+    assert heatmap.shape == (3, 1, 8, 8) and heatmap.min() >= 0  # a sum of ReLU features
+    # The full MLP reads the whole 8 x 8 x 32 attention map, the light one its channel means.
+    first = generator.mlp[0].in_features
+    assert first == (8 * 8 * 32 if not light else 32)
+
+
+@pytest.mark.parametrize(("layers", "size", "logits"), [(7, 256, 6), (5, 256, 30), (5, 32, 2)])
+def test_discriminator_shapes(layers, size, logits):
+    discriminator = api.create_component("discriminator", "ugatit", width=4, layers=layers, image_size=size)
+    out, cam_logit, heatmap = discriminator(torch.randn(2, 3, size, size))
+    assert out.shape == (2, 1, logits, logits) and cam_logit.shape == (2, 2) and heatmap.shape[1] == 1
+
+
+def test_discriminator_refuses_images_too_small_for_its_depth():
+    with pytest.raises(ConfigError, match="needs images of 96 px or more"):
+        api.create_component("discriminator", "ugatit", layers=7, image_size=64)
+
+
+def test_discriminator_is_spectrally_normalised():
+    discriminator = api.create_component("discriminator", "ugatit", width=4, layers=5, image_size=64)
+    normalised = [name for name, _ in discriminator.named_modules() if name.endswith("parametrizations.weight")]
+    assert len(normalised) == 4 + 2 + 1  # four body convs, the two CAM classifiers, the head
+    discriminator.train()
+    for _ in range(20):  # power iterations converge on the largest singular value
+        discriminator(torch.randn(1, 3, 64, 64))
+    weight = discriminator.body[1].weight.detach()
+    assert torch.linalg.matrix_norm(weight.flatten(1), ord=2) == pytest.approx(1.0, abs=0.05)
+
+
+def test_table_1_generator_count():
+    """Paper 001 Table 1, modified model G_A/G_B: 10.59M = width 64, 4 residual blocks, the light MLP, 256 px."""
+    generator = api.create_component("generator", "ugatit", image_size=256, width=64, n_blocks=4, light=True)
+    assert trainable(generator) == 10_589_888
+
+
+def test_table_1_global_discriminator_count():
+    """Paper 001 Table 1, modified model D_A/D_B: 53.13M is the 7-layer global discriminator at width 64."""
+    discriminator = api.create_component("discriminator", "ugatit", width=64, layers=7, image_size=256)
+    assert trainable(discriminator) == 53_130_176
+    local = api.create_component("discriminator", "ugatit", width=64, layers=5, image_size=256)
+    assert trainable(local) == 3_290_560  # the local one, which Table 1 does not list

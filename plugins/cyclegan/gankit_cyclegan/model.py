@@ -1,0 +1,160 @@
+"""CycleGAN (Zhu et al. 2017), the baseline paper 001 compares with (section 3.1).
+
+Per step, generators G_ab, G_ba and PatchGAN discriminators D_a, D_b, in the reference's order:
+  L_G  = (D_b(G_ab(a)) - 1)^2 + (D_a(G_ba(b)) - 1)^2                             LSGAN (section 3.1.1)
+       + w_cycle * (|G_ba(G_ab(a)) - a|_1 + |G_ab(G_ba(b)) - b|_1)                 (3.1.2)
+       + w_identity * (|G_ab(b) - b|_1 + |G_ba(a) - a|_1)                          (CycleGAN section 5.2)
+  L_D  = 1/2 [(D(x) - 1)^2 + D(pool(G(y)))^2] for each D, fakes drawn from a 50-image history
+with CycleGAN's weights (cycle 10, identity 0.5 x 10 = 5) and paper 001's shared settings (256 px,
+batch 10, Adam 1e-4 with betas (0.5, 0.999), linear decay over the second half).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from gankit_core.engine.helpers import ImagePool, frozen
+from gankit_core.errors import ConfigError
+from gankit_core.interfaces import Model, ModelConfig, OptimizerSpec
+from gankit_core.translation import Translator, evaluate_translation
+
+DOMAINS = ("a", "b")
+
+
+@dataclass
+class CycleGANConfig(ModelConfig):
+    """Paper 001 trains both models with one set of hyper-parameters (section 4.1); the loss weights and the
+    pool are CycleGAN's defaults (``--lambda_A 10 --lambda_identity 0.5 --pool_size 50``)."""
+
+    image_size: int = 256
+    batch_size: int = 10
+    lr: float = 0.0001  # paper 001's shared rate; CycleGAN's own is 2e-4 at batch 1
+    beta1: float = 0.5
+    beta2: float = 0.999
+    lr_schedule: str = "linear-half"
+    cycle_weight: float = 10.0
+    identity_weight: float = 5.0  # lambda_identity 0.5 of the cycle weight
+    pool_size: int = 50
+    g_width: int = 64
+    d_width: int = 64
+    n_blocks: int = 9
+    d_layers: int = 3
+    generator: str = "resnet"
+    discriminator: str = "patchgan"
+    data: str = "synthetic-unpaired"
+
+    def validate(self) -> None:
+        super().validate()
+        for name in ("cycle_weight", "identity_weight"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be 0 or more, not {getattr(self, name)}")
+        if self.pool_size < 0:
+            raise ConfigError(f"pool_size must be 0 (no history) or more, not {self.pool_size}")
+
+
+def least_squares(logits: Tensor, target: float) -> Tensor:
+    """LSGAN's mean (logit - target)^2, in fp32."""
+    return (logits.float() - target).square().mean()
+
+
+class CycleGAN(Translator, Model):
+    """CycleGAN (Zhu et al. 2017) as paper 001's baseline: resnet-9 generators, 70x70 PatchGANs, LSGAN, cycle and
+    identity losses, a 50-image history pool."""
+
+    name = "cyclegan"
+    Config = CycleGANConfig
+    inference_networks = ("gen_a2b", "gen_b2a")
+    batch_fields = ("image", "image_b")
+    default_steps = 20_000  # paper 001 trains both models 200 epochs of 100 iterations
+    sample_needs_data = True
+    sample_columns = 8  # per direction: real, translated, reconstructed, identity
+    own_metrics = ("translation",)
+    default_metrics = ("translation",)
+
+    def build(self) -> dict[str, nn.Module]:
+        from gankit_core import api
+        from gankit_cyclegan.networks import init_weights
+
+        c = self.config
+        nets: dict[str, nn.Module] = {}
+        for direction in ("a2b", "b2a"):
+            nets[f"gen_{direction}"] = api.create_component(
+                "generator", c.generator, image_size=c.image_size, width=c.g_width, in_channels=3, out_channels=3,
+                n_blocks=c.n_blocks)
+        for domain in DOMAINS:
+            nets[f"disc_{domain}"] = api.create_component("discriminator", c.discriminator, image_size=c.image_size,
+                                                          width=c.d_width, in_channels=3, layers=c.d_layers)
+        for network in nets.values():
+            network.apply(init_weights)
+        for domain in DOMAINS:  # modules, so the engine moves them to the device and checkpoints them (exact resume)
+            nets[f"pool_{domain}"] = ImagePool(c.pool_size, (3, c.image_size, c.image_size))
+        return nets
+
+    def optimizers(self, nets) -> dict[str, OptimizerSpec]:
+        c = self.config
+        betas = (c.beta1, c.beta2)
+        return {
+            "generator": OptimizerSpec([*nets.gen_a2b.parameters(), *nets.gen_b2a.parameters()], c.lr, betas),
+            "discriminator": OptimizerSpec([*nets.disc_a.parameters(), *nets.disc_b.parameters()], c.lr, betas),
+        }
+
+    def train_step(self, nets, batch, step) -> dict[str, Tensor]:
+        c = self.config
+        real = {"a": batch["image"], "b": batch["image_b"]}
+        out: dict[str, Tensor] = {}
+        with torch.set_grad_enabled(step.train_generator), step.autocast():
+            # Instance norm is per image: one pass over [source; target] gives the translation and the identity.
+            fake_b, identity_b = nets.gen_a2b(torch.cat([real["a"], real["b"]])).chunk(2)
+            fake_a, identity_a = nets.gen_b2a(torch.cat([real["b"], real["a"]])).chunk(2)
+        fake = {"a": fake_a, "b": fake_b}
+        if step.train_generator:
+            discriminators = nn.ModuleList([nets.disc_a, nets.disc_b])
+            with frozen(discriminators), step.autocast():
+                reconstructed = {"a": nets.gen_b2a(fake_b), "b": nets.gen_a2b(fake_a)}
+                identity = {"a": identity_a, "b": identity_b}
+                adversarial = sum(least_squares(nets[f"disc_{d}"](fake[d]), 1) for d in DOMAINS)
+                cycle = sum((reconstructed[d].float() - real[d].float()).abs().mean() for d in DOMAINS)
+                identity_loss = sum((identity[d].float() - real[d].float()).abs().mean() for d in DOMAINS)
+                loss_g = adversarial + c.cycle_weight * cycle + c.identity_weight * identity_loss
+            step.optimize("generator", loss_g)
+            out.update(loss_g=loss_g.detach(), loss_adv=adversarial.detach(), loss_cycle=cycle.detach(),
+                       loss_identity=identity_loss.detach())
+        with step.autocast():
+            loss_d = 0.0
+            real_scores, fake_scores = [], []
+            for domain in DOMAINS:
+                history = nets[f"pool_{domain}"].query(fake[domain].detach())
+                # Instance norm is per image, so real and fake share one pass of the same maths.
+                logits = nets[f"disc_{domain}"](torch.cat([real[domain], history.to(real[domain].dtype)]))
+                real_logits, fake_logits = logits.chunk(2)
+                loss_d = loss_d + 0.5 * (least_squares(real_logits, 1) + least_squares(fake_logits, 0))
+                real_scores.append(real_logits.detach().float().mean())
+                fake_scores.append(fake_logits.detach().float().mean())
+        step.optimize("discriminator", loss_d)
+        out.update(loss_d=loss_d.detach(), real_score=torch.stack(real_scores).mean(),
+                   fake_score=torch.stack(fake_scores).mean())
+        return out
+
+    # ------------------------------------------------------------------------------- inference
+    def translate(self, nets, images: Tensor, direction: str) -> Tensor:
+        return nets[f"gen_{direction}"](images)
+
+    def sample_inputs(self, n, batch, generator) -> dict[str, Tensor]:
+        return {"a": batch["image"][:n], "b": batch["image_b"][:n]}
+
+    def generate(self, nets, inputs) -> Tensor:
+        # B -> A: its target domain is the data's ``image``, what the core's FID/KID compare against.
+        return self.translate(nets, inputs["b"], "b2a")
+
+    def sample(self, nets, inputs) -> Tensor:
+        columns = []
+        for source, there, back in ((inputs["a"], nets.gen_a2b, nets.gen_b2a), (inputs["b"], nets.gen_b2a, nets.gen_a2b)):
+            translated = there(source)
+            columns += [source.float(), translated.float(), back(translated).float(), back(source).float()]
+        return torch.stack(columns, 1).flatten(0, 1)
+
+    def evaluate(self, loaded, count: int, seed: int = 0, data: str | None = None) -> dict[str, float]:
+        return evaluate_translation(self, loaded, count, seed=seed, data=data)
