@@ -7,7 +7,6 @@ a model that subclasses ``Translator`` gets the command and the evaluation with 
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,12 +24,25 @@ if TYPE_CHECKING:
 BATCH = 16  # images translated per forward pass by gankit translate and the evaluation
 
 
-class Translator(ABC):
-    """A model that maps images of domain A (its data's ``image``) to domain B (``image_b``) and back."""
+class Translator:
+    """A model that maps images of domain A (its data's ``image``) to domain B (``image_b``) and back, with
+    generators named ``gen_a2b`` and ``gen_b2a``. Listed before ``Model`` in a model's bases, it gives the
+    inference side every such model shares: translation, sample inputs, and ``generate``."""
 
-    @abstractmethod
+    inference_networks = ("gen_a2b", "gen_b2a")
+    sample_needs_data = True
+
     def translate(self, nets: Any, images: Tensor, direction: str) -> Tensor:
         """``images`` (N x 3 x S x S in [-1, 1], S the model's size) translated ``a2b`` or ``b2a``."""
+        generators = {"a2b": nets.gen_a2b, "b2a": nets.gen_b2a}
+        return generators[direction](images)
+
+    def sample_inputs(self, n: int, batch: dict[str, Tensor], generator: Any) -> dict[str, Tensor]:
+        return {"a": batch["image"][:n], "b": batch["image_b"][:n]}
+
+    def generate(self, nets: Any, inputs: dict[str, Tensor]) -> Tensor:
+        # B -> A: its target domain is the data's ``image``, what the core's FID/KID compare against.
+        return self.translate(nets, inputs["b"], "b2a")
 
 
 def overlay_heatmap(images: Tensor, heatmap: Tensor) -> Tensor:

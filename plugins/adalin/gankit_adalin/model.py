@@ -78,10 +78,8 @@ class UGATIT(Translator, Model):
 
     name = "ugatit"
     Config = UGATITConfig
-    inference_networks = ("gen_a2b", "gen_b2a")
     batch_fields = ("image", "image_b")
     default_steps = 20_000  # section 4.4.1: 200 epochs of 100 iterations
-    sample_needs_data = True
     # Per direction: real, its CAM heatmap overlaid, translated, reconstructed, identity (paper 001 Figure 5).
     sample_columns = 10
     own_metrics = ("translation",)
@@ -178,16 +176,6 @@ class UGATIT(Translator, Model):
         return translated, identity, cam_logits
 
     # ------------------------------------------------------------------------------- inference
-    def translate(self, nets, images: Tensor, direction: str) -> Tensor:
-        return nets[f"gen_{direction}"](images)
-
-    def sample_inputs(self, n, batch, generator) -> dict[str, Tensor]:
-        return {"a": batch["image"][:n], "b": batch["image_b"][:n]}
-
-    def generate(self, nets, inputs) -> Tensor:
-        # B -> A: its target domain is the data's ``image``, what the core's FID/KID compare against.
-        return self.translate(nets, inputs["b"], "b2a")
-
     def sample(self, nets, inputs) -> Tensor:
         columns = []
         for source, there, back in ((inputs["a"], nets.gen_a2b, nets.gen_b2a), (inputs["b"], nets.gen_b2a, nets.gen_a2b)):

@@ -76,23 +76,12 @@ def prepare_face(path: Path, size: int) -> Face:
 
 def paste_back(face: Face, generated: np.ndarray, feather: np.ndarray) -> np.ndarray:
     """Blend G's exchange into the crop, or into the photo it was cut from, by the feather mask (size x size)."""
-    from PIL import Image
+    from gankit_core.landmarking import paste_into_photo
 
     if face.photo is None:
         blended = feather[..., None] * generated.astype(float) + (1 - feather[..., None]) * face.crop.astype(float)
         return np.clip(blended + 0.5, 0, 255).astype(np.uint8)
-    x, y, side = face.origin
-    side_px = int(round(side))
-    big = np.asarray(Image.fromarray(generated).resize((side_px, side_px), Image.Resampling.LANCZOS)).astype(float)
-    alpha_image = Image.fromarray(feather.astype(np.float32)).resize((side_px, side_px), Image.Resampling.BILINEAR)
-    alpha = np.asarray(alpha_image).astype(float).clip(0, 1)[..., None]
-    photo = face.photo.astype(float).copy()
-    x0, y0 = int(round(x)), int(round(y))
-    px0, py0 = max(0, x0), max(0, y0)
-    px1, py1 = min(photo.shape[1], x0 + side_px), min(photo.shape[0], y0 + side_px)
-    region = (slice(py0 - y0, py1 - y0), slice(px0 - x0, px1 - x0))
-    photo[py0:py1, px0:px1] = alpha[region] * big[region] + (1 - alpha[region]) * photo[py0:py1, px0:px1]
-    return np.clip(photo + 0.5, 0, 255).astype(np.uint8)
+    return paste_into_photo(face.photo, face.origin, generated, feather)
 
 
 @click.command("swap")

@@ -66,10 +66,8 @@ class CycleGAN(Translator, Model):
 
     name = "cyclegan"
     Config = CycleGANConfig
-    inference_networks = ("gen_a2b", "gen_b2a")
     batch_fields = ("image", "image_b")
     default_steps = 20_000  # paper 001 trains both models 200 epochs of 100 iterations
-    sample_needs_data = True
     sample_columns = 8  # per direction: real, translated, reconstructed, identity
     own_metrics = ("translation",)
     default_metrics = ("translation",)
@@ -139,16 +137,6 @@ class CycleGAN(Translator, Model):
         return out
 
     # ------------------------------------------------------------------------------- inference
-    def translate(self, nets, images: Tensor, direction: str) -> Tensor:
-        return nets[f"gen_{direction}"](images)
-
-    def sample_inputs(self, n, batch, generator) -> dict[str, Tensor]:
-        return {"a": batch["image"][:n], "b": batch["image_b"][:n]}
-
-    def generate(self, nets, inputs) -> Tensor:
-        # B -> A: its target domain is the data's ``image``, what the core's FID/KID compare against.
-        return self.translate(nets, inputs["b"], "b2a")
-
     def sample(self, nets, inputs) -> Tensor:
         columns = []
         for source, there, back in ((inputs["a"], nets.gen_a2b, nets.gen_b2a), (inputs["b"], nets.gen_b2a, nets.gen_a2b)):

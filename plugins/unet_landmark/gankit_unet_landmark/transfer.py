@@ -100,25 +100,11 @@ def face_mask(points: np.ndarray, size: int) -> np.ndarray:
 
 def paste_back(face: Face, generated: np.ndarray) -> np.ndarray:
     """The generated crop inside the face's outline, feathered, in the original photo (the crop itself for a crop)."""
-    from PIL import Image
+    from gankit_core.landmarking import paste_into_photo
 
     if face.photo is None:
         return generated
-    x, y, side = face.origin
-    side_px = int(round(side))
-    size = generated.shape[0]
-    big = np.asarray(Image.fromarray(generated).resize((side_px, side_px), Image.Resampling.LANCZOS)).astype(float)
-    mask = face_mask(face.points, size)
-    alpha = np.asarray(Image.fromarray((mask * 255).astype(np.uint8)).resize((side_px, side_px),
-                                                                             Image.Resampling.BILINEAR))
-    alpha = alpha.astype(float)[..., None] / 255
-    photo = face.photo.astype(float).copy()
-    x0, y0 = int(round(x)), int(round(y))
-    px0, py0 = max(0, x0), max(0, y0)
-    px1, py1 = min(photo.shape[1], x0 + side_px), min(photo.shape[0], y0 + side_px)
-    region = (slice(py0 - y0, py1 - y0), slice(px0 - x0, px1 - x0))
-    photo[py0:py1, px0:px1] = alpha[region] * big[region] + (1 - alpha[region]) * photo[py0:py1, px0:px1]
-    return np.clip(photo + 0.5, 0, 255).astype(np.uint8)
+    return paste_into_photo(face.photo, face.origin, generated, face_mask(face.points, generated.shape[0]))
 
 
 @click.command("transfer")
