@@ -31,7 +31,7 @@ TOLERANCE = 1e-4
 TINY_OVERRIDES: dict[str, dict] = {
     "dcgan": {"image_size": 32, "g_features": 8, "d_features": 8, "latent_dim": 16, "lr": 1e-2},
     "hinge-dcgan": {"image_size": 32, "g_features": 8, "d_features": 8, "latent_dim": 16, "lr": 1e-2},
-    "cregan": {"image_size": 64, "g_width": 4, "d_width": 4, "lr": 1e-2, "n_critic": 1},  # G trains in step 1
+    "cregan": {"image_size": 64, "g_width": 4, "d_width": 4, "lr": 1e-2, "g_lr": 1e-2, "n_critic": 1},  # G trains in step 1
     "ugatit": {"image_size": 32, "g_width": 8, "d_width": 8, "n_blocks": 2, "global_layers": 5, "local_layers": 4,
                "lr": 1e-2, "data": "synthetic-unpaired:n=16,identities=8"},
     "cyclegan": {"image_size": 32, "g_width": 8, "d_width": 8, "n_blocks": 2, "lr": 1e-2,
