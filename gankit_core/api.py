@@ -111,6 +111,7 @@ class LoadedModel:
     device: Any
     _datasets: dict = dataclasses.field(default_factory=dict, repr=False)  # (spec, seed) -> Dataset
     baseline: LoadedModel | None = None  # another run of the same model that ``evaluate`` compares against
+    inception: str | None = None  # the Inception file ``gankit eval --inception`` names, for a model's own FID/KID
 
     def inputs(self, n: int, seed: int = 0, data: str | None = None) -> dict[str, Any]:
         """Fixed inputs for ``n`` samples drawn with ``seed`` (real inputs from ``data`` when the model needs them)."""
@@ -209,6 +210,7 @@ def evaluate(checkpoint: str | Path, metrics: list[str] | None = None, count: in
                           f"it offers {', '.join(sorted(own | registered))}")
     results: dict[str, float | None] = {}
     if own & set(metrics):
+        loaded.inception = inception
         results.update(model.evaluate(loaded, count=count, seed=seed, data=data))
     evaluation = Evaluation(loaded, count, seed=seed, data=data, device=device, inception=inception)
     for name in metrics:

@@ -198,3 +198,15 @@ def test_a_component_swaps_in_by_name_when_its_inputs_match(tmp_path):
     assert type(nets["generator"]).__name__ == "DilatedGenerator"
     generator = api.create_component("generator", "dcgan", image_size=32, width=4, latent_dim=8, not_its_argument=1)
     assert generator(torch.zeros(2, 8, 1, 1)).shape == (2, 3, 32, 32)
+
+
+@pytest.mark.parametrize(("model", "assignment", "message"), [
+    ("cregan", "g_width=-1", "error: model 'cregan' cannot build its networks with this config: "),
+    ("dcgan", "lr=-1", "error: model 'dcgan': Invalid learning rate: -1.0"),
+])
+def test_a_value_the_networks_or_optimizers_refuse_is_one_line(model, assignment, message, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "gankit_core", "run", model, "--set", assignment, "--steps", "1",
+                             "--out", str(tmp_path / "run"), "--no-progress"], capture_output=True, text=True)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(message), result.stderr

@@ -114,7 +114,12 @@ class Trainer:
             torch.backends.cudnn.allow_tf32 = True
             torch.backends.cudnn.benchmark = True
         torch.manual_seed(settings.seed)
-        self.modules = self._place(self.model.build())
+        try:
+            built = self.model.build()
+        except (RuntimeError, ValueError) as error:  # a width of 0 or -8 fails in torch's layer constructors
+            raise ConfigError(f"model '{self.model.name}' cannot build its networks with this config: "
+                              f"{str(error).splitlines()[0]}") from None
+        self.modules = self._place(built)
         missing = [name for name in self.model.inference_networks if name not in self.modules]
         if missing:
             raise TypeError(f"model '{self.model.name}' built no network named {missing}; it built {list(self.modules)}")
@@ -123,7 +128,10 @@ class Trainer:
         self.nets = Networks({name: (torch.compile(m) if settings.compile and any(True for _ in m.parameters()) else m)
                               for name, m in self.modules.items()})
         specs = self.model.optimizers(Networks(self.modules))
-        self.optimizers = {name: ScheduledOptimizer(spec, config.lr_schedule) for name, spec in specs.items()}
+        try:
+            self.optimizers = {name: ScheduledOptimizer(spec, config.lr_schedule) for name, spec in specs.items()}
+        except ValueError as error:  # torch.optim's own check of a negative rate or decay
+            raise ConfigError(f"model '{self.model.name}': {error}") from None
         self.scalers = ({name: torch.amp.GradScaler(self.device.type) for name in specs}
                         if self.precision.needs_loss_scaling else {})
         # The EMA of an inference network follows every step of an optimizer that moves its weights.

@@ -185,5 +185,5 @@ class UGATIT(Translator, Model):
         return torch.stack(columns, 1).flatten(0, 1)
 
     def evaluate(self, loaded, count: int, seed: int = 0, data: str | None = None) -> dict[str, float]:
-        return evaluate_translation(self, loaded, count, seed=seed, data=data)
+        return evaluate_translation(self, loaded, count, seed=seed, data=data, inception=loaded.inception)
 
