@@ -17,23 +17,22 @@ from gankit_core import api
 from gankit_core.data import open_dataset
 
 
-def _reference_adalin(self, x, gamma, beta):
+def _reference_mix(self, x):
+    """The public code's hand-written instance/layer-norm mix, rho-weighted (before gamma and beta)."""
     in_mean, in_var = torch.mean(x, dim=[2, 3], keepdim=True), torch.var(x, dim=[2, 3], keepdim=True)
     out_in = (x - in_mean) / torch.sqrt(in_var + self.eps)
     ln_mean, ln_var = torch.mean(x, dim=[1, 2, 3], keepdim=True), torch.var(x, dim=[1, 2, 3], keepdim=True)
     out_ln = (x - ln_mean) / torch.sqrt(ln_var + self.eps)
     rho = self.rho.view(1, -1, 1, 1).expand(x.shape[0], -1, -1, -1)
-    out = rho * out_in + (1 - rho) * out_ln
-    return out * gamma.unsqueeze(2).unsqueeze(3) + beta.unsqueeze(2).unsqueeze(3)
+    return rho * out_in + (1 - rho) * out_ln
+
+
+def _reference_adalin(self, x, gamma, beta):
+    return _reference_mix(self, x) * gamma.unsqueeze(2).unsqueeze(3) + beta.unsqueeze(2).unsqueeze(3)
 
 
 def _reference_lin(self, x):
-    in_mean, in_var = torch.mean(x, dim=[2, 3], keepdim=True), torch.var(x, dim=[2, 3], keepdim=True)
-    out_in = (x - in_mean) / torch.sqrt(in_var + self.eps)
-    ln_mean, ln_var = torch.mean(x, dim=[1, 2, 3], keepdim=True), torch.var(x, dim=[1, 2, 3], keepdim=True)
-    out_ln = (x - ln_mean) / torch.sqrt(ln_var + self.eps)
-    rho = self.rho.view(1, -1, 1, 1).expand(x.shape[0], -1, -1, -1)
-    out = rho * out_in + (1 - rho) * out_ln
+    out = _reference_mix(self, x)
     return out * self.gamma.view(1, -1, 1, 1).expand(x.shape[0], -1, -1, -1) + \
         self.beta.view(1, -1, 1, 1).expand(x.shape[0], -1, -1, -1)
 

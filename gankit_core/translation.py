@@ -30,7 +30,10 @@ class Translator:
     inference side every such model shares: translation, sample inputs, and ``generate``."""
 
     inference_networks = ("gen_a2b", "gen_b2a")
+    batch_fields = ("image", "image_b")
     sample_needs_data = True
+    own_metrics = ("translation",)
+    default_metrics = ("translation",)
 
     def translate(self, nets: Any, images: Tensor, direction: str) -> Tensor:
         """``images`` (N x 3 x S x S in [-1, 1], S the model's size) translated ``a2b`` or ``b2a``."""
@@ -43,6 +46,9 @@ class Translator:
     def generate(self, nets: Any, inputs: dict[str, Tensor]) -> Tensor:
         # B -> A: its target domain is the data's ``image``, what the core's FID/KID compare against.
         return self.translate(nets, inputs["b"], "b2a")
+
+    def evaluate(self, loaded: Any, count: int, seed: int = 0, data: str | None = None) -> dict[str, float]:
+        return evaluate_translation(self, loaded, count, seed=seed, data=data, inception=loaded.inception)
 
 
 def overlay_heatmap(images: Tensor, heatmap: Tensor) -> Tensor:

@@ -99,6 +99,7 @@ class Trainer:
         self.write = write
         self.step = 0
         self.run_dir: Path | None = None
+        self._stage: PlannedStage | None = None  # the stage the networks were last set up for
         self._ready = False
 
     # ----------------------------------------------------------------- set-up
@@ -185,7 +186,7 @@ class Trainer:
     def train_on(self, batch: dict[str, Tensor]) -> dict[str, Tensor | float]:
         """One training step on a prepared batch, in the stage the step belongs to."""
         stage = self.plan.at(self.step)
-        if stage is not getattr(self, "_stage", None):
+        if stage is not self._stage:
             enter_stage(stage, self.modules)
             self._stage = stage
         set_modes(stage, self.modules)

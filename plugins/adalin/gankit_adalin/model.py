@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from gankit_core.engine.helpers import frozen
 from gankit_core.errors import ConfigError
 from gankit_core.interfaces import Model, ModelConfig, OptimizerSpec
-from gankit_core.translation import Translator, evaluate_translation, overlay_heatmap
+from gankit_core.translation import Translator, overlay_heatmap
 
 DOMAINS = ("a", "b")
 SCALES = ("global", "local")
@@ -78,12 +78,9 @@ class UGATIT(Translator, Model):
 
     name = "ugatit"
     Config = UGATITConfig
-    batch_fields = ("image", "image_b")
     default_steps = 20_000  # section 4.4.1: 200 epochs of 100 iterations
     # Per direction: real, its CAM heatmap overlaid, translated, reconstructed, identity (paper 001 Figure 5).
     sample_columns = 10
-    own_metrics = ("translation",)
-    default_metrics = ("translation",)
 
     def build(self) -> dict[str, nn.Module]:
         from gankit_core import api
@@ -183,7 +180,4 @@ class UGATIT(Translator, Model):
             columns += [source.float(), overlay_heatmap(source, heatmap), translated.float(),
                         back(translated).float(), back(source).float()]
         return torch.stack(columns, 1).flatten(0, 1)
-
-    def evaluate(self, loaded, count: int, seed: int = 0, data: str | None = None) -> dict[str, float]:
-        return evaluate_translation(self, loaded, count, seed=seed, data=data, inception=loaded.inception)
 

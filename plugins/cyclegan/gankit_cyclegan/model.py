@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from gankit_core.engine.helpers import ImagePool, frozen
 from gankit_core.errors import ConfigError
 from gankit_core.interfaces import Model, ModelConfig, OptimizerSpec
-from gankit_core.translation import Translator, evaluate_translation
+from gankit_core.translation import Translator
 
 DOMAINS = ("a", "b")
 
@@ -66,11 +66,8 @@ class CycleGAN(Translator, Model):
 
     name = "cyclegan"
     Config = CycleGANConfig
-    batch_fields = ("image", "image_b")
     default_steps = 20_000  # paper 001 trains both models 200 epochs of 100 iterations
     sample_columns = 8  # per direction: real, translated, reconstructed, identity
-    own_metrics = ("translation",)
-    default_metrics = ("translation",)
 
     def build(self) -> dict[str, nn.Module]:
         from gankit_core import api
@@ -143,6 +140,3 @@ class CycleGAN(Translator, Model):
             translated = there(source)
             columns += [source.float(), translated.float(), back(translated).float(), back(source).float()]
         return torch.stack(columns, 1).flatten(0, 1)
-
-    def evaluate(self, loaded, count: int, seed: int = 0, data: str | None = None) -> dict[str, float]:
-        return evaluate_translation(self, loaded, count, seed=seed, data=data, inception=loaded.inception)
