@@ -3,9 +3,14 @@
 Inputs are face crops at the model's size whose boxes are known (a ``labels.csv`` beside them, as
 ``gankit data synth`` writes), or real photos: then the installed landmark detector finds the face
 and its eye/mouth boxes, the face is cropped and resized to the model's size, exchanged, and the
-exchanged region is pasted back into the original photo. Either way only the exchange area and
-its feathered band (the model's ``band``) change: the output is the input blended with G's exchange
-by the feather mask F (1 in the area, falling to 0 over the band), crop and photo alike.
+exchanged region is put back into the original photo. Either way only the exchange area and its
+feathered band (the model's ``band``) change: the output is the input blended with G's exchange by
+the feather mask F (1 in the area, falling to 0 over the band), crop and photo alike.
+
+On a photo the exchange is made at the photo's own resolution: Eq. 1's paste copies B's region from
+B's photo (cut at A's crop scale), and G's change to the paste, which is smooth (the model's
+``smooth`` low-passes it), is resized up and added. A 64 px crop resized to photo size would blur
+the exchanged eyes or mouth; the change carries only tone, which survives resizing.
 """
 
 from __future__ import annotations
@@ -30,6 +35,18 @@ class Face:
     boxes: dict[str, np.ndarray]  # eye_box, mouth_box in crop pixels
     photo: np.ndarray | None = None  # the original photo, when the crop was cut from one
     origin: tuple[float, float, float] = (0.0, 0.0, 1.0)  # x, y and side of the crop in the photo
+
+    def at_side(self, side: int) -> np.ndarray:
+        """The crop at ``side`` x ``side`` pixels: cut again from the photo when there is one, so it is sharp."""
+        from PIL import Image
+
+        if self.photo is None:
+            source = Image.fromarray(self.crop)
+        else:
+            x, y, crop_side = self.origin
+            box = (int(round(x)), int(round(y)), int(round(x)) + int(round(crop_side)), int(round(y)) + int(round(crop_side)))
+            source = Image.fromarray(self.photo).crop(box)  # pads outside the photo with black, as the crop did
+        return np.asarray(source.resize((side, side), Image.Resampling.LANCZOS)).astype(np.float32)
 
 
 def _labelled_boxes(path: Path, size: int) -> dict[str, np.ndarray] | None:
@@ -74,14 +91,28 @@ def prepare_face(path: Path, size: int) -> Face:
     return Face(np.asarray(crop), boxes, photo, (float(box[0]), float(box[1]), float(box[2] - box[0])))
 
 
-def paste_back(face: Face, generated: np.ndarray, feather: np.ndarray) -> np.ndarray:
-    """Blend G's exchange into the crop, or into the photo it was cut from, by the feather mask (size x size)."""
+def paste_back(face: Face, donor: Face, mask, change, feather: np.ndarray) -> np.ndarray:
+    """``face`` with ``donor``'s region (Eq. 1, hard ``mask``) plus G's ``change`` to that paste (1 x 3 x S x S in
+    [-1, 1] units), at the crop's size or, for a photo, at the photo's resolution; blended into the crop or photo
+    by the feather mask F (S x S), so nothing outside the exchange area and its band changes."""
+    import torch
+
     from gankit_core.landmarking import paste_into_photo
 
+    side = face.crop.shape[0] if face.photo is None else int(round(face.origin[2]))
+
+    def resized(image: torch.Tensor) -> torch.Tensor:  # N x C x S x S -> side x side x C
+        if image.shape[-1] != side:
+            image = torch.nn.functional.interpolate(image, size=(side, side), mode="bilinear", align_corners=False)
+        return image[0].permute(1, 2, 0)
+
+    own, theirs = torch.from_numpy(face.at_side(side)), torch.from_numpy(donor.at_side(side))
+    pasted = torch.lerp(own, theirs, resized(mask.float().cpu()))
+    exchanged = (pasted + resized(change.float().cpu()) * 127.5).clamp(0, 255).numpy()
     if face.photo is None:
-        blended = feather[..., None] * generated.astype(float) + (1 - feather[..., None]) * face.crop.astype(float)
+        blended = feather[..., None] * exchanged + (1 - feather[..., None]) * face.crop.astype(float)
         return np.clip(blended + 0.5, 0, 255).astype(np.uint8)
-    return paste_into_photo(face.photo, face.origin, generated, feather)
+    return paste_into_photo(face.photo, face.origin, np.clip(exchanged + 0.5, 0, 255).astype(np.uint8), feather)
 
 
 @click.command("swap")
@@ -97,7 +128,7 @@ def swap_command(image_a: Path, image_b: Path, checkpoint: Path, region: str, ou
     import torch
 
     from gankit_core import api
-    from gankit_core.images import save_png, to_uint8, to_unit
+    from gankit_core.images import save_png, to_unit
 
     loaded = api.load_checkpoint(checkpoint, device=device)
     if not hasattr(loaded.model, "swap"):
@@ -109,11 +140,13 @@ def swap_command(image_a: Path, image_b: Path, checkpoint: Path, region: str, ou
     def tensor(face: Face) -> torch.Tensor:
         return to_unit(torch.from_numpy(np.array(face.crop)).permute(2, 0, 1)[None].contiguous()).to(loaded.device)
 
-    from gankit_cregan.model import feather_mask
+    from gankit_cregan.model import exchange, feather_mask
 
     boxes_a, boxes_b = torch.as_tensor(face_a.boxes[field][None]), torch.as_tensor(face_b.boxes[field][None])
+    crop_a, crop_b = tensor(face_a), tensor(face_b)
     with torch.no_grad():
-        out_a, out_b, _ = loaded.model.swap(loaded.nets, tensor(face_a), tensor(face_b), boxes_a, boxes_b)
+        out_a, out_b, mask = loaded.model.swap(loaded.nets, crop_a, crop_b, boxes_a, boxes_b)
+        pasted_a, pasted_b = exchange(crop_a, crop_b, mask)
     feather = feather_mask(boxes_a, boxes_b, size, loaded.model.band_pixels(size))[0, 0].numpy()
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -121,9 +154,9 @@ def swap_command(image_a: Path, image_b: Path, checkpoint: Path, region: str, ou
         raise GankitError(f"cannot create {out_dir}: {error.strerror}") from None
     # Two inputs with one file name (x/a.png, y/a.png) get A/B labels, so neither output overwrites the other.
     names = (image_a.stem, image_b.stem) if image_a.stem != image_b.stem else (f"{image_a.stem}-A", f"{image_b.stem}-B")
-    pairs = ((face_a, out_a, names[0], names[1]), (face_b, out_b, names[1], names[0]))
-    for face, output, mine, theirs in pairs:
-        crop = to_uint8(output.float())[0].permute(1, 2, 0).numpy()
+    pairs = ((face_a, face_b, out_a.float() - pasted_a, names[0], names[1]),
+             (face_b, face_a, out_b.float() - pasted_b, names[1], names[0]))
+    for face, donor, change, mine, theirs in pairs:
         target = out_dir / f"{mine}-with-{theirs}-{region}.png"
-        save_png(np.ascontiguousarray(paste_back(face, crop, feather)), target)
+        save_png(np.ascontiguousarray(paste_back(face, donor, mask, change, feather)), target)
         click.echo(f"wrote {target}")
