@@ -6,15 +6,17 @@ Per iteration (Algorithm 1) a mouth phase, then an eye phase:
   Eq. 3  L_rec = |G(R_i) - X_i|_1 + |G(R_j) - X_j|_1                (through the same G)
   Eq. 5  L_D = E[D(G(X'), LM)] - E[D(X, LM)] + lambda_gp GP         (standard WGAN-GP signs)
   Eq. 6  L_G = -E[D(G(X'), LM)] + lambda_rec L_rec                  (with the text's reconstruction term)
-D is updated every phase and G on every ``n_critic``-th iteration (trainG = 3). See
-docs/models/cregan.md for every reading of the paper's ambiguities.
+D is updated every phase and G on every ``n_critic``-th iteration (the paper's trainG = 3; gankit's default
+trains G every iteration, see below). See docs/models/cregan.md for every reading of the paper's ambiguities.
 
 Where G's output is used (a gankit deviation, config ``composite``): the paper uses G's whole image
 ("whole"); by default G's output is used only inside the exchange area grown by a feathered band of
 ``band`` pixels, the rest copied from G's input, as Iizuka et al.'s completion network (whose
 architecture Table I follows) uses its output only in the area it completes:
   G~(X') = X' (1 - F) + G(X') F    (F: 1 in the exchange area, falling linearly to 0 over ``band`` px)
-G~ replaces G everywhere above (Eq. 2, 3, 5, 6 and inference).
+G~ replaces G everywhere above (Eq. 2, 3, 5, 6 and inference). G trains every iteration (``n_critic`` 1, the
+paper's trainG is 3): starting at the paste, G gets 3x the updates in the same time, and against the true
+exchange that measured 1.5-2 dB ahead of trainG 3 at make run's budget (docs/models/cregan.md).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ class CREGANConfig(ModelConfig):
 
     image_size: int = 128
     batch_size: int = 16
-    n_critic: int = 3  # trainG
+    n_critic: int = 1  # G trains every n_critic-th iteration [trainG = 3]
     lr: float = 0.001  # the critic's; the generator's is g_lr
     g_lr: float = 0.0002  # [0.001, as the critic's]
     beta1: float = 0.5

@@ -25,7 +25,7 @@ def gankit(*args):
 
 def test_defaults_are_section_iv_b():
     c = api.create_model("cregan").config
-    assert (c.lr, c.beta1, c.beta2, c.lr_schedule, c.batch_size, c.n_critic) == (0.001, 0.5, 0.9, "step:100:0.9", 16, 3)
+    assert (c.lr, c.beta1, c.beta2, c.lr_schedule, c.batch_size) == (0.001, 0.5, 0.9, "step:100:0.9", 16)
     assert (c.gamma, c.k) == (0.9, 1.0) and api.create_model("cregan").default_steps == 1000
 
 
