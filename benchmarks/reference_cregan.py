@@ -1,14 +1,14 @@
 """The reference CREGAN iteration, written the way public WGAN-GP code writes it: fp32, eager, NCHW,
 separate critic passes for real, fake and the penalty, the fake recomputed for the generator's
 step, plain Adam, no engine. Same networks and maths as gankit's cregan with its default settings
-(Algorithm 1: a mouth phase and an eye phase, the generator every third iteration; G a residual
-over its input starting as the identity, its output used inside the exchange area and a feathered
-band)."""
+(Algorithm 1: a mouth phase and an eye phase, the generator every ``n_critic``-th iteration; G a
+residual over its input starting as the identity, its smoothed change used inside the exchange area
+and its feathered band: the model's own ``generate_composed``)."""
 
 from __future__ import annotations
 
 import torch
-from gankit_cregan.model import BOX_FIELDS, CREGANConfig, exchange, exchange_masks, feather_mask
+from gankit_cregan.model import BOX_FIELDS, exchange, exchange_masks
 from gankit_globallocal.mask import local_mask
 
 from gankit_core import api
@@ -17,13 +17,13 @@ from gankit_core.data import open_dataset
 
 def make_reference_step(batch_size: int, image_size: int = 128, width: int = 64):
     torch.manual_seed(0)
-    config = CREGANConfig()
+    model = api.create_model("cregan", image_size=image_size, batch_size=batch_size)
+    config = model.config
     generator = api.create_component("generator", "dilated", width=width, image_size=image_size, residual=True,
                                      identity_start=True)
     critic = api.create_component("discriminator", "global-local", width=width, image_size=image_size)
     optimizer_d = torch.optim.Adam(critic.parameters(), lr=config.lr, betas=(config.beta1, config.beta2))
     optimizer_g = torch.optim.Adam(generator.parameters(), lr=config.g_lr, betas=(config.beta1, config.beta2))
-    band = config.band * image_size / 64
     data = open_dataset(f"synthetic-faces:n={max(64, batch_size)}", image_size).take(torch.arange(batch_size))
     real = data["image"].float() / 127.5 - 1
     iteration = [0]
@@ -39,12 +39,12 @@ def make_reference_step(batch_size: int, image_size: int = 128, width: int = 64)
         boxes = data[field]
         partner = torch.randperm(batch_size)
         mask, union = exchange_masks(boxes, boxes[partner], image_size)
-        feather = feather_mask(boxes, boxes[partner], image_size, band).repeat(2, 1, 1, 1)
+        feather = model.composite_mask(boxes, boxes[partner], image_size).repeat(2, 1, 1, 1)
         local = local_mask(union, image_size)
         local2 = torch.cat([local, local])
         reals = torch.cat([real, real[partner]])
         inputs = torch.cat(exchange(real, real[partner], mask))
-        fakes = inputs * (1 - feather) + generator(inputs) * feather
+        fakes = model.generate_composed(generator, inputs, feather)
         optimizer_d.zero_grad()
         loss_d = critic(fakes.detach(), local2).mean() - critic(reals, local2).mean()
         loss_d = loss_d + 10 * gradient_penalty(reals, fakes.detach(), local2)
@@ -52,16 +52,16 @@ def make_reference_step(batch_size: int, image_size: int = 128, width: int = 64)
         optimizer_d.step()
         if train_generator:
             optimizer_g.zero_grad()
-            fakes = inputs * (1 - feather) + generator(inputs) * feather
+            fakes = model.generate_composed(generator, inputs, feather)
             fake_i, fake_j = fakes.chunk(2)
             back = torch.cat(exchange(fake_i, fake_j, mask))
-            reconstruction = (back * (1 - feather) + generator(back) * feather - reals).abs().mean()
+            reconstruction = (model.generate_composed(generator, back, feather) - reals).abs().mean()
             loss_g = -critic(fakes, local2).mean() + 10 * reconstruction
             loss_g.backward()
             optimizer_g.step()
 
     def step() -> None:
-        train_generator = (iteration[0] + 1) % 3 == 0
+        train_generator = (iteration[0] + 1) % config.n_critic == 0
         for field in (BOX_FIELDS["mouth"], BOX_FIELDS["eyes"]):
             phase(field, train_generator)
         iteration[0] += 1
