@@ -106,6 +106,8 @@ def list_command(pattern: str, kind: str | None, as_json: bool) -> None:
     entries = get_registry().list(pattern, kind)
     if as_json:
         click.echo(json.dumps([e.as_dict() for e in entries], indent=2))
+        if not entries:
+            sys.exit(1)  # as without --json: a script can test the exit code
         return
     if not entries:
         what = f"{kind} " if kind else ""
@@ -392,7 +394,20 @@ _add_builtin_command_modules()
 
 
 def main() -> None:
-    cli(prog_name="gankit")
+    # Not click's standalone mode: its usage errors are three lines (usage, hint, error); gankit's are one.
+    try:
+        code = cli.main(prog_name="gankit", standalone_mode=False)
+    except click.UsageError as error:
+        if type(error).__name__ == "NoArgsIsHelpError":  # bare 'gankit' (click >= 8.2): the help, as click shows it
+            click.echo(error.format_message(), err=True)
+            sys.exit(error.exit_code)
+        hint = f" ('{error.ctx.command_path} --help' shows the usage)" if error.ctx is not None else ""
+        fail(f"{error.format_message()}{hint}", error.exit_code)
+    except click.ClickException as error:
+        fail(error.format_message(), error.exit_code)
+    except click.exceptions.Abort:
+        fail("interrupted", 130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -56,8 +56,14 @@ class ModelConfig:
 
     def validate(self) -> None:
         """Raise ConfigError for values the model cannot train with."""
+        import math
+
         from gankit_core.errors import ConfigError
 
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, float) and not math.isfinite(value):  # NaN would train silently to nothing
+                raise ConfigError(f"{field.name} must be a finite number, not {value}")
         if not 16 <= self.image_size <= 1024:
             raise ConfigError(f"image_size must be between 16 and 1024, not {self.image_size}")
         if self.batch_size < 1:

@@ -43,8 +43,8 @@ def gankit(*args, env=None, cwd=None):
                           env={**os.environ, "COLUMNS": "200", **(env or {})}, cwd=cwd, **AS_USER)
 
 
-def one_error_line(result, *fragments) -> str:
-    assert result.returncode == 1, result.stdout + result.stderr
+def one_error_line(result, *fragments, code: int = 1) -> str:
+    assert result.returncode == code, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     lines = [line for line in result.stderr.strip().splitlines() if not line.startswith("warning: ")]
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
@@ -518,3 +518,25 @@ def test_cli_docs_give_every_command_with_every_option():
             if isinstance(parameter, click.Option) and not parameter.hidden and "--help" not in parameter.opts:
                 option = max(parameter.opts, key=len)
                 assert re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", synopsis), f"{path}: {option} not documented"
+
+
+@pytest.mark.parametrize(("args", "code", "fragments"), [
+    (("run", "dcgan", "--bogus"), 2, ("No such option '--bogus'", "gankit run --help")),
+    (("run",), 2, ("Missing argument 'MODEL'",)),
+    (("nosuch",), 2, ("No such command 'nosuch'",)),
+    (("run", "dcgan", "--steps", "0"), 1, ("steps must be at least 1, not 0",)),
+    (("run", "dcgan", "--steps", "1", "--set", "ema_decay=nan"), 1, ("ema_decay must be a finite number, not nan",)),
+    (("data", "show", "no/such/folder"), 1, ("no/such/folder", "folder")),
+    (("data", "show", "nowhere"), 1, ("'nowhere' is neither a dataset", "nor an existing folder")),
+])
+def test_usage_and_value_errors_are_one_line_before_anything_runs(tmp_path, args, code, fragments):
+    result = gankit(*args, cwd=tmp_path)
+    one_error_line(result, *fragments, code=code)
+    assert not list(tmp_path.iterdir())  # nothing trained, nothing written
+
+
+def test_list_exits_1_when_nothing_matches_with_or_without_json():
+    for extra in ((), ("--json",)):
+        result = gankit("list", "zzz-nothing", *extra)
+        assert result.returncode == 1, (extra, result.stdout, result.stderr)
+    assert json.loads(gankit("list", "zzz-nothing", "--json").stdout) == []

@@ -84,5 +84,10 @@ def open_dataset(spec: str, image_size: int, seed: int = 0, strict: bool = False
     known = registry.names("dataset")
     if name not in known and argument is None and ("/" in spec or Path(spec).exists()):
         name, argument = "folder", spec
+    if name not in known and argument is None:
+        from gankit_core.errors import UnknownNameError, did_you_mean
+
+        if not did_you_mean(name, known):  # not a misspelt dataset: most often a folder that is not there
+            raise UnknownNameError(f"'{spec}' is neither a dataset ('gankit data list') nor an existing folder")
     factory = registry.get("dataset", name).load()
     return factory(argument, image_size=image_size, seed=seed, strict=strict)

@@ -68,8 +68,8 @@ class TrainSettings:
         for name in ("sample_every", "checkpoint_every", "log_every", "nan_patience", "num_samples"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name.replace('_', '-')} must be at least 1, not {getattr(self, name)}")
-        if self.steps is not None and self.steps < 0:
-            raise ConfigError(f"steps must be >= 0, not {self.steps}")
+        if self.steps is not None and self.steps < 1:
+            raise ConfigError(f"steps must be at least 1, not {self.steps}")
         if self.epochs is not None and self.epochs < 1:
             raise ConfigError(f"epochs must be at least 1, not {self.epochs}")
         if self.keep < 0:
