@@ -170,11 +170,22 @@ def translate_command(source: Path, checkpoint: Path, direction: str, out: Path,
     single = source.is_file()
     paths = [source] if single else list_images(source, "input folder")
     size = loaded.model.config.image_size
+    unreadable: list[str] = []  # in a folder, a corrupt image is skipped so the others are still translated
     with click.progressbar(length=len(paths), label=f"translating {direction}", hidden=single,
                            file=click.get_text_stream("stderr")) as progress:
         for start in range(0, len(paths), BATCH):
-            chunk = paths[start:start + BATCH]
-            originals = [read_user_image(path) for path in chunk]
+            chunk, originals = [], []
+            for path in paths[start:start + BATCH]:
+                try:
+                    originals.append(read_user_image(path))
+                    chunk.append(path)
+                except DataError as error:
+                    if single:
+                        raise
+                    unreadable.append(str(error))
+            progress.update(len(paths[start:start + BATCH]) - len(chunk))
+            if not chunk:
+                continue
             resized = np.stack([_resize(image, size, size) for image in originals])
             inputs = to_unit(torch.from_numpy(resized).permute(0, 3, 1, 2).contiguous().to(loaded.device))
             with torch.no_grad():
@@ -190,4 +201,7 @@ def translate_command(source: Path, checkpoint: Path, direction: str, out: Path,
                     click.echo(f"wrote {target}")
             progress.update(len(chunk))
     if not single:
-        click.echo(f"wrote {len(paths)} images under {out}")
+        click.echo(f"wrote {len(paths) - len(unreadable)} images under {out}")
+    if unreadable:
+        raise DataError(f"{len(unreadable)} of {len(paths)} images could not be read and were skipped "
+                        f"(the first: {unreadable[0]})")

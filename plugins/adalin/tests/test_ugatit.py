@@ -102,6 +102,17 @@ def test_translate_a_folder_both_ways(tmp_path, checkpoint):
         assert len(written) == 3 and "wrote 3 images" in result.stdout
 
 
+def test_translate_a_folder_skips_a_corrupt_image_translates_the_rest_and_exits_1(tmp_path, checkpoint):
+    made = gankit("data", "synth", "--n", "2", "--size", "48", "--out", str(tmp_path / "faces"))
+    assert made.returncode == 0, made.stderr
+    (tmp_path / "faces" / "aa-broken.png").write_bytes(b"not a png")  # sorts first
+    result = gankit("translate", str(tmp_path / "faces"), "--checkpoint", str(checkpoint), "-o", str(tmp_path / "out"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: 1 of 3 images could not be read")
+    assert "aa-broken.png" in result.stderr and "wrote 2 images" in result.stdout
+    assert len(list((tmp_path / "out").glob("*-a2b.png"))) == 2
+
+
 def test_translate_errors_are_one_line(tmp_path, checkpoint):
     (tmp_path / "empty").mkdir()
     (tmp_path / "broken.png").write_bytes(b"not a png")
