@@ -53,8 +53,12 @@ def _labelled_boxes(path: Path, size: int) -> dict[str, np.ndarray] | None:
     labels = path.parent / "labels.csv"
     if not labels.is_file():
         return None
-    with labels.open(newline="") as handle:
-        for row in csv.DictReader(handle):
+    with labels.open(newline="", errors="replace") as handle:
+        reader = csv.DictReader(handle)
+        if "file" not in (reader.fieldnames or ()):  # a damaged table is said, not passed over to the detector
+            raise DataError(f"{labels}: not a labels table (no 'file' column); remove it or write it again "
+                            "with 'gankit data synth'")
+        for row in reader:
             if row.get("file") == path.name:
                 try:
                     eye = [int(row[f"eye_{c}"]) for c in ("x0", "y0", "x1", "y1")]

@@ -132,6 +132,16 @@ def test_swap_of_two_files_with_one_name_keeps_both_outputs_and_warns_nothing(tm
         "face-00000-A-with-face-00000-B-mouth.png", "face-00000-B-with-face-00000-A-mouth.png"]
 
 
+def test_swap_says_a_damaged_labels_csv_instead_of_falling_back_to_the_detector(tmp_path, checkpoint):
+    made = gankit("data", "synth", "--n", "2", "--size", "64", "--out", str(tmp_path / "faces"))
+    assert made.returncode == 0, made.stderr
+    (tmp_path / "faces" / "labels.csv").write_bytes(b"\x89garbage\x00\xff,\n1,2\n")
+    result = gankit("swap", str(tmp_path / "faces" / "face-00000.png"), str(tmp_path / "faces" / "face-00001.png"),
+                    "--checkpoint", str(checkpoint), "-o", str(tmp_path / "out"))
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert "labels.csv: not a labels table" in result.stderr
+
+
 def test_swap_errors_are_one_line(tmp_path, checkpoint):
     blank = tmp_path / "blank.png"
     from PIL import Image
