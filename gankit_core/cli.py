@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from gankit_core import __version__
+from gankit_core.cli_options import device_option
 from gankit_core.errors import GankitError, debug_enabled, describe_os_error
 
 
@@ -335,7 +336,7 @@ def resume_command(run_dir: Path, steps: int | None, no_progress: bool) -> None:
 @click.option("-o", "output", type=click.Path(dir_okay=False, path_type=Path), default=Path("samples.png"),
               show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", default="cpu", show_default=True)
+@device_option
 def sample_command(model_name: str, checkpoint: Path, count: int, output: Path, seed: int, device: str) -> None:
     """Write a grid of samples from a checkpoint."""
     from gankit_core import api

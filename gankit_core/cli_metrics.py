@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from gankit_core.cli_options import device_option
 from gankit_core.errors import GankitError
 
 
@@ -34,7 +35,7 @@ def _plain(name: str, value) -> str:
 @click.option("-n", "count", type=int, default=1000, show_default=True, help="Images per set.")
 @click.option("--data", help="Real data spec (default: the model's).")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", default="cpu", show_default=True)
+@device_option
 @click.option("--inception", type=click.Path(dir_okay=False), help="TorchScript Inception file for FID/KID.")
 @click.option("--baseline", type=click.Path(path_type=Path),
               help="Another run of MODEL to report beside it (models whose own metrics compare variants).")
@@ -61,7 +62,7 @@ def eval_command(model_name, checkpoint, metric_names, count, data, seed, device
 @click.argument("set_b")
 @click.option("--size", type=int, help="Resize both sets to this size first (default: folders keep their own).")
 @click.option("-n", "count", type=int, help="At most this many images from each set.")
-@click.option("--device", default="cpu", show_default=True)
+@device_option
 @click.option("--inception", type=click.Path(dir_okay=False), help="TorchScript Inception file.")
 @click.option("--json", "as_json", is_flag=True)
 def fid_command(set_a, set_b, size, count, device, inception, as_json) -> None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from gankit_core.cli_options import device_option
 from gankit_core.errors import DataError, GankitError
 
 DIRECTIONS = ("a2b", "b2a")
@@ -149,7 +150,7 @@ def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
               help="a2b: the data's domain A to B (photo to cartoon on the synthetic faces); b2a back.")
 @click.option("-o", "out", type=click.Path(path_type=Path), default=Path("translated"), show_default=True,
               help="Output folder (or, for one image, a .png file).")
-@click.option("--device", default="cpu", show_default=True)
+@device_option
 def translate_command(source: Path, checkpoint: Path, direction: str, out: Path, device: str) -> None:
     """Translate an image, or every image under a folder, to the other domain.
 

@@ -45,7 +45,10 @@ class InceptionFeatures:
     """uint8 images (N x 3 x H x W) -> N x 2048 pool features, in batches, resized with antialiasing."""
 
     def __init__(self, path: str | Path | None = None, device: str | torch.device = "cpu", batch_size: int = 64) -> None:
+        from gankit_core.engine.precision import choose_device
+
         self.path = find_extractor(path)
+        device = choose_device(device) if isinstance(device, str) else device  # "auto" as the commands give it
         try:
             self.network = torch.jit.load(str(self.path), map_location=device).eval()
         except (RuntimeError, ValueError) as error:

@@ -22,6 +22,7 @@ from pathlib import Path
 import click
 import numpy as np
 
+from gankit_core.cli_options import device_option
 from gankit_core.errors import DataError, GankitError
 
 FACE_SPAN = 0.56  # how much of a synthetic crop the landmarks span: real faces are framed alike
@@ -126,7 +127,7 @@ def paste_back(face: Face, donor: Face, mask, change, feather: np.ndarray) -> np
 @click.option("--region", type=click.Choice(["eyes", "mouth"]), default="mouth", show_default=True)
 @click.option("-o", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("swapped"),
               show_default=True)
-@click.option("--device", default="cpu", show_default=True)
+@device_option
 def swap_command(image_a: Path, image_b: Path, checkpoint: Path, region: str, out_dir: Path, device: str) -> None:
     """Write A with B's region and B with A's (cregan)."""
     import torch
