@@ -13,17 +13,8 @@ from typing import Any
 import click
 
 from gankit_core import __version__
-from gankit_core.cli_options import device_option
+from gankit_core.cli_options import console, device_option
 from gankit_core.errors import GankitError, debug_enabled, describe_os_error
-
-
-def _console(stderr: bool = False):
-    from rich.console import Console
-
-    stream = sys.stderr if stderr else sys.stdout
-    # Piped output is read by programs and people with wide windows: never wrap or cut it at 80 columns.
-    width = None if stream.isatty() else 1_000
-    return Console(stderr=stderr, highlight=False, emoji=False, width=width, soft_wrap=width is not None)
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -118,7 +109,7 @@ def list_command(pattern: str, kind: str | None, as_json: bool) -> None:
     table = Table("kind", "name", "plugin", "version", "summary", box=None, pad_edge=False)
     for entry in entries:
         table.add_row(entry.kind, entry.name, entry.plugin.distribution, entry.plugin.version, entry.summary)
-    _console().print(table)
+    console().print(table)
     _warn_broken()
 
 
@@ -146,7 +137,7 @@ def plugins_command(as_json: bool, requirements: bool) -> None:
         if requirements:
             row.append(", ".join(info.requires))
         table.add_row(*row)
-    _console().print(table)
+    console().print(table)
 
 
 @cli.command("info")
@@ -164,36 +155,36 @@ def info_command(name: str, layers: bool, as_json: bool) -> None:
         return
     from rich.table import Table
 
-    console = _console()
+    out = console()
     for info in described:
-        console.print(f"[bold]{info['kind']} {info['name']}[/]  ({info['plugin']} {info['version']})")
-        console.print(f"  {info['summary']}")
+        out.print(f"[bold]{info['kind']} {info['name']}[/]  ({info['plugin']} {info['version']})")
+        out.print(f"  {info['summary']}")
         if info.get("paper"):
-            console.print(f"  paper: {info['paper']}")
+            out.print(f"  paper: {info['paper']}")
         if info.get("config"):
             table = Table("config", "type", "default", box=None, pad_edge=False)
             for row in info["config"]:
                 table.add_row(row["name"], row["type"], repr(row["default"]))
-            console.print(table)
+            out.print(table)
         if len(info.get("stages", ())) > 1:
             for stage in info["stages"]:
                 length = f"{stage['steps']} steps" if stage["steps"] is not None else f"{stage['epochs']} epochs"
                 frozen = f"; frozen: {', '.join(stage['frozen'])}" if stage["frozen"] else ""
-                console.print(f"  stage [bold]{stage['name']}[/] ({length}): trains {', '.join(stage['trains'])}{frozen}")
+                out.print(f"  stage [bold]{stage['name']}[/] ({length}): trains {', '.join(stage['trains'])}{frozen}")
         for network, record in info.get("networks", {}).items():
             makes = " \\[inference]" if network in info.get("inference_networks", ()) else ""
-            console.print(f"  network [bold]{network}[/]{makes} ({record['type']}): {record['params']:,} trainable "
+            out.print(f"  network [bold]{network}[/]{makes} ({record['type']}): {record['params']:,} trainable "
                           "parameters")
             if layers and "layers" not in record and record["params"]:
-                console.print("  no layer table: this component declares no example_inputs() to trace with")
+                out.print("  no layer table: this component declares no example_inputs() to trace with")
             if "layers" in record:
                 table = Table("layer", "type", "output", "params", box=None, pad_edge=False)
                 for row in record["layers"]:
                     shape = " x ".join(map(str, row["output"])) if row["output"] else "-"
                     kind = row["type"] + (f" ({', '.join(row['parametrizations'])})" if row.get("parametrizations") else "")
                     table.add_row(row["layer"], kind, shape, f"{row['params']:,}")
-                console.print(f"  input: {record['input']}")
-                console.print(table)
+                out.print(f"  input: {record['input']}")
+                out.print(table)
 
 
 @cli.group("plugin")

@@ -74,9 +74,9 @@ def cache_group(ctx: click.Context) -> None:
     """Show what is in gankit's cache ($GANKIT_CACHE, else ~/.cache/gankit), with sizes."""
     if ctx.invoked_subcommand is not None:
         return
-    from rich.console import Console
     from rich.table import Table
 
+    from gankit_core.cli_options import console
     from gankit_core.data.synthetic_dataset import cache_dir
 
     root = cache_dir()
@@ -90,10 +90,10 @@ def cache_group(ctx: click.Context) -> None:
     for entry in entries:
         table.add_row(entry.kind, entry.what, f"{entry.size}px" if entry.size else "",
                       f"{entry.images:,}" if entry.images is not None else "", _human(entry.bytes))
-    console = Console(highlight=False, emoji=False)
-    console.print(table)
+    out = console()
+    out.print(table)
     total = sum(entry.bytes for entry in entries)
-    console.print(f"{_entries(len(entries))}, {_human(total)} in {root}  (`gankit cache clear` removes them)")
+    out.print(f"{_entries(len(entries))}, {_human(total)} in {root}  (`gankit cache clear` removes them)")
 
 
 @cache_group.command("clear")

@@ -139,12 +139,13 @@ def test_unreadable_files_are_remembered_by_the_prepared_entry(tmp_path):
 
 def test_cache_command_shows_and_clears(tmp_path):
     cache = tmp_path / "cache"
-    folder = fill_folder(tmp_path / "faces", 5)
+    folder = fill_folder(tmp_path / ("a-long-folder-name-" * 4) / "faces", 5)  # a path longer than 80 columns
     assert gankit("data", "show", f"folder:{folder}", "-o", str(tmp_path / "g.png"), "--size", "32",
                   cache=cache).returncode == 0
     shown = gankit("cache", cache=cache)
     assert shown.returncode == 0, shown.stderr
     row = next(line for line in shown.stdout.splitlines() if line.split()[0] == "folder")
+    assert row.split()[1] == str(folder)  # piped: the whole folder path on its row, never wrapped at 80 columns
     assert "32px" in row and row.split()[-3:] == ["5", row.split()[-2], "KB"]  # 5 images, their size in KB
     cleared = gankit("cache", "clear", cache=cache)
     assert cleared.returncode == 0 and "removed 1 entry" in cleared.stdout
