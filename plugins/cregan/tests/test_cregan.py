@@ -202,11 +202,13 @@ def make_run_steps() -> int:
     return int(next(line.split("?=")[1] for line in makefile.read_text().splitlines() if line.startswith("RUN_STEPS")))
 
 
-def test_a_few_dozen_iterations_move_g_toward_the_true_exchange(tmp_path):
-    """From the identity start G is exactly the paste; 25 iterations at make run's size bring the eyes' exchange
-    area nearer the true exchange. Measured on 32 held-out pairs, seeds 0, 1, 2: +0.24, +0.11, +0.14 dB inside
-    the eye area (the mouth's, a 2%-of-the-face area, moved -0.27, +0.69, +0.08 dB: too early to assert).
-    Measured on one thread, and run on one here: the summation order of more threads moves these small margins."""
+def test_a_few_dozen_iterations_put_g_ahead_of_the_paste_on_both_regions(tmp_path):
+    """From the identity start G is exactly the paste; 25 iterations at make run's size put it ahead of the paste
+    against the true exchange, eyes and mouth, PSNR and SSIM. Measured on 32 held-out pairs, seeds 0, 1, 2: eyes
+    +1.55, +1.18, +0.96 dB and +0.013, +0.010, +0.010 SSIM; mouth +3.33, +1.08, +0.41 dB and +0.010, +0.004, +0.001
+    SSIM (the mouth's area is 2% of the face; at 50 iterations every seed is 1.8 dB or more ahead). The margins
+    asserted hold for all three seeds. Measured on one thread, and run on one here: more threads change the
+    summation order, so the trajectory."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -214,7 +216,9 @@ def test_a_few_dozen_iterations_move_g_toward_the_true_exchange(tmp_path):
         scores = api.evaluate(result.checkpoint, ["exchange"], count=32)
     finally:
         torch.set_num_threads(threads)
-    assert scores["eyes/gan_psnr_inside"] > scores["eyes/paste_psnr_inside"] + 0.05
+    for region, psnr_margin, ssim_margin in (("eyes", 0.5, 0.005), ("mouth", 0.2, 0.0004)):
+        assert scores[f"{region}/gan_psnr"] > scores[f"{region}/paste_psnr"] + psnr_margin, region
+        assert scores[f"{region}/gan_ssim"] > scores[f"{region}/paste_ssim"] + ssim_margin, region
 
 
 @pytest.mark.slow
