@@ -28,7 +28,8 @@ install: $(STAMP)
 
 # The main job: CREGAN at 64 px with quarter-size networks, about three minutes of training on 2 CPU cores.
 # docs/models/cregan.md measures G against the plain paste at these settings (ahead from 25 iterations on,
-# further at 200), and the eval at the end prints that table; the paper's full configuration is plain `gankit run cregan` (see docs/models/cregan.md).
+# further at 200), and the eval at the end prints that table. The paper's full configuration is plain
+# `gankit run cregan` (see docs/models/cregan.md).
 run: $(STAMP)
 	rm -rf runs/main
 	$(BIN)/gankit run cregan --steps $(RUN_STEPS) --image-size 64 --batch-size 8 \
