@@ -52,6 +52,8 @@ class ExpressionConfig(ModelConfig):
     mu_pix: float = 100.0
     flip: bool = True  # left-right flip augmentation of every training triple (section V.A)
     landmark_thickness: float = 0.0  # line width of landmark images in pixels; 0: image_size / 128, at least 1
+    residual: bool = True  # the U-Net's Tanh output is added to the target image [paper: false, it draws the face]
+    identity_start: bool = True  # the U-Net's output row starts at zero: it starts as the target unchanged [-]
     g_width: int = 64  # Table 1's first row
     d_width: int = 64  # Table 2's first row
     fusion_width: int = 32
@@ -69,6 +71,8 @@ class ExpressionConfig(ModelConfig):
         for name in ("fusion_steps", "transfer_steps"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be 0 (use the epochs) or more, not {getattr(self, name)}")
+        if self.identity_start and not self.residual:
+            raise ConfigError("identity_start needs residual=true: only a residual U-Net can start as the identity")
         if self.landmark_thickness < 0:
             raise ConfigError(f"landmark_thickness must be 0 (automatic) or more, not {self.landmark_thickness}")
 
@@ -123,9 +127,10 @@ class ExpressionTransfer(Model):
         from gankit_unet_landmark.networks import init_weights
 
         c = self.config
+        options = {"residual": True, "identity_start": c.identity_start} if c.residual else {}
         nets = {
             "generator": api.create_component("generator", c.generator, image_size=c.image_size, width=c.g_width,
-                                              in_channels=4, out_channels=3),
+                                              in_channels=4, out_channels=3, **options),
             "discriminator": api.create_component("discriminator", c.discriminator, image_size=c.image_size,
                                                   width=c.d_width, in_channels=6),
         }

@@ -59,11 +59,23 @@ class UNet(Generator):
     At 256 px: seven down-sampling rows to (2, 2, 512), a bottleneck at (2, 2, 512), six up-sampling rows to
     (128, 128, 64) and a Tanh output row to (256, 256, 3); each up row also reads the down row of its size (skip
     connections). Other power-of-two sizes keep the 2 x 2 bottleneck with fewer rows (five at 64 px).
+
+    ``residual=True`` (a gankit option, not Table 1) adds the Tanh row's output to the input image (the first
+    ``out_channels`` input channels) and clamps to [-1, 1], so the network predicts a correction to the target
+    rather than the whole face; ``identity_start=True`` then zeroes the output row's transposed conv, so the U-Net
+    starts as the exact identity (its output is the target). Neither changes Table 1's rows.
     """
 
-    def __init__(self, image_size: int = 256, width: int = 64, in_channels: int = 4, out_channels: int = 3) -> None:
+    def __init__(self, image_size: int = 256, width: int = 64, in_channels: int = 4, out_channels: int = 3,
+                 residual: bool = False, identity_start: bool = False) -> None:
         super().__init__()
-        self.image_size, self.in_channels = image_size, in_channels
+        if identity_start and not residual:
+            raise ConfigError("identity_start needs residual: only a residual U-Net can start as the identity")
+        if residual and in_channels < out_channels:
+            raise ConfigError(f"a residual U-Net adds its output to its input: {in_channels} input channels cannot "
+                              f"hold a {out_channels}-channel image")
+        self.image_size, self.in_channels, self.out_channels = image_size, in_channels, out_channels
+        self.residual = residual
         channels = channel_plan(width, unet_depth(image_size))
         self.downs = nn.ModuleList(
             down_row(c_in, c_out, first=index == 0)
@@ -80,8 +92,11 @@ class UNet(Generator):
             previous = out
         self.ups = nn.ModuleList(ups)
         self.output = Row(nn.ReLU(), nn.ConvTranspose2d(previous + channels[0], out_channels, 4, 2, 1), nn.Tanh())
+        if identity_start:
+            start_at_zero(self.output[1])
 
     def forward(self, x: Tensor) -> Tensor:
+        image = x[:, :self.out_channels]
         skips = []
         for row in self.downs:
             x = row(x)
@@ -89,7 +104,8 @@ class UNet(Generator):
         x = self.bottleneck(x)
         for row in self.ups:
             x = row(torch.cat([x, skips.pop()], 1))
-        return self.output(torch.cat([x, skips.pop()], 1))
+        out = self.output(torch.cat([x, skips.pop()], 1))
+        return (image + out).clamp(-1, 1) if self.residual else out
 
     def example_inputs(self) -> tuple[Tensor, ...]:
         return (torch.zeros(2, self.in_channels, self.image_size, self.image_size),)
@@ -176,8 +192,19 @@ class LandmarkFusion(Generator):
         return (blank, blank.clone())  # distinct tensors: traced aliases would merge the inputs
 
 
+def start_at_zero(layer: nn.Module) -> None:
+    """Zero a layer's weights and bias, and mark it so that ``init_weights`` leaves it at zero (an identity start)."""
+    nn.init.zeros_(layer.weight)
+    if layer.bias is not None:
+        nn.init.zeros_(layer.bias)
+    layer.starts_at_zero = True
+
+
 def init_weights(module: nn.Module) -> None:
-    """pix2pix's initialisation: conv weights N(0, 0.02), batch-norm scale N(1, 0.02) and shift 0."""
+    """pix2pix's initialisation: conv weights N(0, 0.02), batch-norm scale N(1, 0.02) and shift 0 (a layer marked
+    by ``start_at_zero`` stays at zero)."""
+    if getattr(module, "starts_at_zero", False):
+        return
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
         weight = module.parametrizations.weight.original if hasattr(module, "parametrizations") else module.weight
         nn.init.normal_(weight, 0.0, 0.02)
