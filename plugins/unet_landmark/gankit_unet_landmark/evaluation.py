@@ -58,7 +58,6 @@ def evaluate_transfer(loaded, count: int, seed: int = 0, data: str | None = None
     from gankit_core.data import open_dataset
     from gankit_core.images import to_unit
     from gankit_core.metrics.image_quality import psnr, ssim
-    from gankit_unet_landmark.model import landmark_images
 
     model = loaded.model
     size = model.config.image_size
@@ -89,11 +88,12 @@ def evaluate_transfer(loaded, count: int, seed: int = 0, data: str | None = None
             add(f"{label}/psnr", psnr(output, truth, (-1, 1)))
             add(f"{label}/psnr_features", masked_psnr(output, truth, features))
             if name == "expression" and run.model.config.fusion:
-                thickness = run.model.thickness
-                truth_marks = landmark_images(batch["truth_landmarks"], size, thickness)
-                target_marks = landmark_images(batch["target_landmarks"], size, thickness)
+                truth_marks = run.model.draw(batch["truth_landmarks"], size)
+                target_marks = run.model.draw(batch["target_landmarks"], size)
                 add("fusion/landmark_l1", (guide.float() - truth_marks).abs().flatten(1).mean(1))
+                source_marks = run.model.draw(batch["landmarks"], size)
                 add("unchanged/landmark_l1", (target_marks - truth_marks).abs().flatten(1).mean(1))
+                add("source/landmark_l1", (source_marks - truth_marks).abs().flatten(1).mean(1))
         add("unchanged/ssim", ssim(target, truth, (-1, 1)))
         add("unchanged/psnr", psnr(target, truth, (-1, 1)))
         add("unchanged/psnr_features", masked_psnr(target, truth, features))

@@ -52,8 +52,10 @@ class ExpressionConfig(ModelConfig):
     mu_pix: float = 100.0
     flip: bool = True  # left-right flip augmentation of every training triple (section V.A)
     landmark_thickness: float = 0.0  # line width of landmark images in pixels; 0: image_size / 128, at least 1
+    landmark_blur: float = 0.0  # Gaussian blur of the landmark lines, sigma in pixels at 64 px (scaled) [paper: -]
     residual: bool = True  # the U-Net's Tanh output is added to the target image [paper: false, it draws the face]
     identity_start: bool = True  # the U-Net's output row starts at zero: it starts as the target unchanged [-]
+    fusion_identity_start: bool = False  # Phi's output row starts at zero: J_gen starts as L_t [-]
     g_width: int = 64  # Table 1's first row
     d_width: int = 64  # Table 2's first row
     fusion_width: int = 32
@@ -73,16 +75,38 @@ class ExpressionConfig(ModelConfig):
                 raise ConfigError(f"{name} must be 0 (use the epochs) or more, not {getattr(self, name)}")
         if self.identity_start and not self.residual:
             raise ConfigError("identity_start needs residual=true: only a residual U-Net can start as the identity")
+        if self.landmark_blur < 0:
+            raise ConfigError(f"landmark_blur must be 0 (sharp lines) or more, not {self.landmark_blur}")
         if self.landmark_thickness < 0:
             raise ConfigError(f"landmark_thickness must be 0 (automatic) or more, not {self.landmark_thickness}")
 
 
-def landmark_images(points: Tensor, size: int, thickness: float) -> Tensor:
-    """Landmark images in [-1, 1] (white contours on black, N x 1 x size x size) from N x 68 x 2 points."""
+def landmark_images(points: Tensor, size: int, thickness: float, blur: float = 0.0) -> Tensor:
+    """Landmark images in [-1, 1] (white contours on black, N x 1 x size x size) from N x 68 x 2 points; with
+    ``blur`` (a Gaussian's sigma in pixels) the lines are soft ridges whose centre stays white."""
     from gankit_core.data.landmarks import draw_landmarks
 
     with torch.no_grad():  # data, not a learned quantity: every loss is on the images
-        return draw_landmarks(points.float(), size, thickness) * 2 - 1
+        lines = draw_landmarks(points.float(), size, thickness)
+        if blur:
+            lines = soften(lines, blur)
+        return lines * 2 - 1
+
+
+def soften(lines: Tensor, sigma: float) -> Tensor:
+    """Line images (N x 1 x H x W in [0, 1]) blurred by a Gaussian of ``sigma`` pixels and rescaled so that a
+    straight line's centre keeps its value (clamped where lines meet): each line becomes a ridge that falls off
+    over a few pixels, so an L1 loss between two such images shrinks as one line moves onto the other."""
+    from torch.nn.functional import conv2d
+
+    radius = max(1, int(3 * sigma + 0.5))
+    offsets = torch.arange(-radius, radius + 1, dtype=lines.dtype, device=lines.device)
+    kernel = torch.exp(-offsets**2 / (2 * sigma**2))
+    kernel = kernel / kernel.sum()
+    # A straight line of unit value blurred across its width peaks at the kernel's centre tap: scale that to 1.
+    blurred = conv2d(lines, kernel.view(1, 1, 1, -1), padding=(0, radius))
+    blurred = conv2d(blurred, kernel.view(1, 1, -1, 1), padding=(radius, 0))
+    return (blurred / kernel[radius]).clamp(0, 1)
 
 
 def mirror(batch: dict[str, Tensor], flipped: Tensor) -> dict[str, Tensor]:
@@ -136,7 +160,8 @@ class ExpressionTransfer(Model):
         }
         if c.fusion:
             nets["fusion"] = api.create_component("generator", c.fusion_network, image_size=c.image_size,
-                                                  width=c.fusion_width, in_channels=1)
+                                                  width=c.fusion_width, in_channels=1,
+                                                  **({"identity_start": True} if c.fusion_identity_start else {}))
             nets["landmark_discriminator"] = api.create_component("discriminator", c.discriminator,
                                                                   image_size=c.image_size, width=c.fusion_d_width,
                                                                   in_channels=1)
@@ -177,8 +202,12 @@ class ExpressionTransfer(Model):
             return self._fusion_step(nets, batch, step)
         return self._transfer_step(nets, batch, step)
 
+    def draw(self, points: Tensor, size: int) -> Tensor:
+        """The landmark images this model reads (N x 1 x size x size in [-1, 1]) of N x 68 x 2 points."""
+        return landmark_images(points, size, self.thickness, self.config.landmark_blur * size / 64)
+
     def _landmarks(self, batch: dict[str, Tensor], key: str, like: Tensor) -> Tensor:
-        return landmark_images(batch[key], like.shape[-1], self.thickness).to(like.dtype)
+        return self.draw(batch[key], like.shape[-1]).to(like.dtype)
 
     def _fusion_step(self, nets, batch, step) -> dict[str, Tensor]:
         real = batch["image"]

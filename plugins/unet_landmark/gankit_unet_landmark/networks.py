@@ -147,10 +147,12 @@ class LandmarkFusion(Generator):
     not clamped (losses see the raw sum; callers clamp before display or the U-Net). Two 4-layer strided
     encoders map each image to a 1/16-size code; the decoder reads both codes (cascaded on channels) and, through
     skip connections, G_Enc2's features of L_t, so that the deviation can erase L_t's own contour lines in place.
-    The paper's Fig. 2 gives no layer sizes: these are gankit's.
+    The paper's Fig. 2 gives no layer sizes: these are gankit's. ``identity_start=True`` zeroes the output row's
+    transposed conv, so the deviation starts at zero and J_gen at L_t.
     """
 
-    def __init__(self, image_size: int = 256, width: int = 32, in_channels: int = 1, depth: int = 4) -> None:
+    def __init__(self, image_size: int = 256, width: int = 32, in_channels: int = 1, depth: int = 4,
+                 identity_start: bool = False) -> None:
         super().__init__()
         if image_size % 2**depth:
             raise ConfigError(f"landmark-fusion: image size {image_size} is not divisible by 2^{depth}")
@@ -171,6 +173,8 @@ class LandmarkFusion(Generator):
             previous = out + skip
         self.decoder = nn.ModuleList(ups)
         self.output = Row(nn.ReLU(), nn.ConvTranspose2d(previous, in_channels, 4, 2, 1), nn.Tanh())
+        if identity_start:
+            start_at_zero(self.output[1])
 
     def forward(self, identity: Tensor, expression: Tensor) -> Tensor:
         code = expression

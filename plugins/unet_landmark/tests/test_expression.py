@@ -222,3 +222,47 @@ def test_500_transfer_steps_learn_the_faces(tmp_path):
     result = api.train(model, out=tmp_path / "run", progress=False)
     scores = api.evaluate(result.checkpoint, ["transfer"], count=64)
     assert scores["expression/psnr"] > 25 and scores["expression/ssim"] > 0.65
+
+
+def test_the_model_starts_at_the_target_unchanged_and_phi_at_the_target_landmarks():
+    model = api.create_model("expression", image_size=64, g_width=8, d_width=8, fusion_width=8,
+                             fusion_identity_start=True)
+    nets = _networks(model)
+    points = torch.as_tensor(landmarks(face_params(0, [1, 2], [3, 4], [1.0, 0.8]), 64), dtype=torch.float32)
+    target = torch.rand(2, 3, 64, 64) * 2 - 1
+    output, guide = model.transfer(nets, points.flip(0), target, points)
+    assert torch.equal(output, target)  # the residual U-Net's identity start
+    assert torch.equal(guide, model.draw(points, 64))  # J_gen = L_t
+    paper = api.create_model("expression", image_size=64, g_width=8, d_width=8, residual=False, identity_start=False)
+    assert not torch.equal(paper.transfer(_networks(paper), points.flip(0), target, points)[0], target)
+
+
+def test_soft_landmark_lines_keep_their_centre_and_reward_moving_closer():
+    from gankit_unet_landmark.model import soften
+
+    line = torch.zeros(1, 1, 32, 32)
+    line[..., 16, :] = 1
+    soft = soften(line, 1.0)
+    assert soft[0, 0, 16, 10] == pytest.approx(1.0) and 0 < soft[0, 0, 18, 10] < 0.5 and soft[0, 0, 24, 10] < 1e-3
+    # The L1 distance to a line 4 px away falls with every pixel the line moves toward it: sharp lines give
+    # the same distance for every non-overlapping position (why Phi learned nothing from them).
+    def distance(images, row):
+        moved = torch.zeros_like(line)
+        moved[..., row, :] = 1
+        return (images(moved) - images(line)).abs().mean().item()
+
+    soft_distances = [distance(lambda x: soften(x, 1.0), row) for row in (20, 19, 18, 17)]
+    sharp_distances = [distance(lambda x: x, row) for row in (20, 19, 18, 17)]
+    assert soft_distances == sorted(soft_distances, reverse=True) and soft_distances[-1] < soft_distances[0] / 2
+    assert len(set(sharp_distances)) == 1
+
+
+@pytest.mark.parametrize("setting, message", [
+    (("identity_start=true", "residual=false"), "identity_start needs residual=true"),
+    (("landmark_blur=-1",), "landmark_blur must be 0"),
+])
+def test_bad_config_values_are_one_line(tmp_path, setting, message):
+    args = [item for value in setting for item in ("--set", value)]
+    result = gankit("run", "expression", "--image-size", "64", *args, "--steps", "1", "--out", str(tmp_path / "run"))
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.count("\n") == 1 and message in result.stderr

@@ -107,3 +107,31 @@ def test_fusion_adds_a_decoded_deviation_to_the_target_landmarks():
         fusion.output[1].weight.zero_()
         fusion.output[1].bias.zero_()
     assert torch.equal(fusion(target, source), target)  # a zero deviation leaves L_t as it is (Eq. 1)
+
+
+def test_a_residual_unet_starts_as_the_target_unchanged():
+    from gankit_unet_landmark.networks import init_weights
+
+    plain, residual = UNet(image_size=64, width=8), UNet(image_size=64, width=8, residual=True, identity_start=True)
+    residual.apply(init_weights)  # the model's initialisation keeps the identity start
+    assert hwc(layer_table(residual, residual.example_inputs())) == hwc(layer_table(plain, plain.example_inputs()))
+    x = torch.rand(2, 4, 64, 64) * 2 - 1
+    assert torch.equal(residual(x), x[:, :3])  # the target image, exactly, whatever the landmark channel says
+    residual.train()
+    with torch.no_grad():
+        residual.output[1].weight.normal_(0, 0.02)
+    moved = residual(x)
+    assert not torch.equal(moved, x[:, :3]) and moved.min() >= -1 and moved.max() <= 1  # a correction, clamped
+    from gankit_core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="identity_start needs residual"):
+        UNet(image_size=64, width=8, identity_start=True)
+
+
+def test_the_fusion_module_can_start_at_the_target_landmarks():
+    from gankit_unet_landmark.networks import init_weights
+
+    fusion = LandmarkFusion(image_size=64, width=8, identity_start=True)
+    fusion.apply(init_weights)
+    target, source = torch.rand(2, 1, 64, 64) * 2 - 1, torch.rand(2, 1, 64, 64) * 2 - 1
+    assert torch.equal(fusion(target, source), target)  # J_gen = L_t: a zero deviation (Eq. 1)
