@@ -52,10 +52,10 @@ class ExpressionConfig(ModelConfig):
     mu_pix: float = 100.0
     flip: bool = True  # left-right flip augmentation of every training triple (section V.A)
     landmark_thickness: float = 0.0  # line width of landmark images in pixels; 0: image_size / 128, at least 1
-    landmark_blur: float = 0.0  # Gaussian blur of the landmark lines, sigma in pixels at 64 px (scaled) [paper: -]
+    landmark_blur: float = 1.0  # Gaussian blur of the landmark lines, sigma in pixels at 64 px (scaled) [paper: -]
     residual: bool = True  # the U-Net's Tanh output is added to the target image [paper: false, it draws the face]
     identity_start: bool = True  # the U-Net's output row starts at zero: it starts as the target unchanged [-]
-    fusion_identity_start: bool = False  # Phi's output row starts at zero: J_gen starts as L_t [-]
+    fusion_identity_start: bool = True  # Phi's output row starts at zero: J_gen starts as L_t [paper: -]
     g_width: int = 64  # Table 1's first row
     d_width: int = 64  # Table 2's first row
     fusion_width: int = 32

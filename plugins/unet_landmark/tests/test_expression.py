@@ -48,7 +48,7 @@ def test_without_fusion_the_unet_is_trained_alone_on_the_source_landmarks():
     assert set(nets) == {"generator", "discriminator"} and model.inference_networks == ("generator",)
     points = torch.as_tensor(landmarks(face_params(0, [1], [2], [1.0]), 64), dtype=torch.float32)
     guide = model.guide(nets, points, points + 5, torch.zeros(1, 3, 64, 64))
-    assert torch.equal(guide, landmark_images(points, 64, 1.0))  # L_s itself
+    assert torch.equal(guide, model.draw(points, 64))  # L_s itself
 
 
 def test_flips_mirror_images_and_landmarks_together():
@@ -213,56 +213,27 @@ def test_evaluation_against_the_true_images_with_both_baselines(trained, baselin
     assert wrong.returncode == 1 and wrong.stderr.count("\n") == 1 and "needs triples" in wrong.stderr
 
 
-@pytest.mark.slow
-def test_500_transfer_steps_learn_the_faces(tmp_path):
-    """The measured baseline run of docs/models/expression.md (64 px, half-width networks, no fusion module): after
-    500 steps it scored 27.4 dB and SSIM 0.76 against the true images of held-out identities."""
-    model = api.create_model("expression", image_size=64, g_width=32, d_width=32, fusion=False, transfer_steps=500,
-                             data="synthetic-expression:n=4096,identities=400")
+def test_700_fusion_steps_move_the_target_landmarks_toward_the_truth(tmp_path):
+    """The fault the fusion module had (it copied L_t): after 700 steps at width 8 (about 40 s on one thread) its J_gen
+    is far closer to the true landmark image J_o than L_t is, on held-out faces. Measured with seeds 0, 1, 2: 0.0099,
+    0.0102, 0.0107 against 0.0161."""
+    model = api.create_model("expression", image_size=64, g_width=8, d_width=8, fusion_width=8, fusion_d_width=8,
+                             fusion_steps=700, transfer_steps=1, data="synthetic-expression:n=512,identities=64")
     result = api.train(model, out=tmp_path / "run", progress=False)
-    scores = api.evaluate(result.checkpoint, ["transfer"], count=64)
-    assert scores["expression/psnr"] > 25 and scores["expression/ssim"] > 0.65
+    scores = api.evaluate(result.checkpoint, ["transfer"], count=32)
+    assert scores["fusion/landmark_l1"] < 0.8 * scores["unchanged/landmark_l1"]
+    assert scores["unchanged/landmark_l1"] < scores["source/landmark_l1"]  # L_s is another face: further still
 
 
-def test_the_model_starts_at_the_target_unchanged_and_phi_at_the_target_landmarks():
-    model = api.create_model("expression", image_size=64, g_width=8, d_width=8, fusion_width=8,
-                             fusion_identity_start=True)
-    nets = _networks(model)
-    points = torch.as_tensor(landmarks(face_params(0, [1, 2], [3, 4], [1.0, 0.8]), 64), dtype=torch.float32)
-    target = torch.rand(2, 3, 64, 64) * 2 - 1
-    output, guide = model.transfer(nets, points.flip(0), target, points)
-    assert torch.equal(output, target)  # the residual U-Net's identity start
-    assert torch.equal(guide, model.draw(points, 64))  # J_gen = L_t
-    paper = api.create_model("expression", image_size=64, g_width=8, d_width=8, residual=False, identity_start=False)
-    assert not torch.equal(paper.transfer(_networks(paper), points.flip(0), target, points)[0], target)
-
-
-def test_soft_landmark_lines_keep_their_centre_and_reward_moving_closer():
-    from gankit_unet_landmark.model import soften
-
-    line = torch.zeros(1, 1, 32, 32)
-    line[..., 16, :] = 1
-    soft = soften(line, 1.0)
-    assert soft[0, 0, 16, 10] == pytest.approx(1.0) and 0 < soft[0, 0, 18, 10] < 0.5 and soft[0, 0, 24, 10] < 1e-3
-    # The L1 distance to a line 4 px away falls with every pixel the line moves toward it: sharp lines give
-    # the same distance for every non-overlapping position (why Phi learned nothing from them).
-    def distance(images, row):
-        moved = torch.zeros_like(line)
-        moved[..., row, :] = 1
-        return (images(moved) - images(line)).abs().mean().item()
-
-    soft_distances = [distance(lambda x: soften(x, 1.0), row) for row in (20, 19, 18, 17)]
-    sharp_distances = [distance(lambda x: x, row) for row in (20, 19, 18, 17)]
-    assert soft_distances == sorted(soft_distances, reverse=True) and soft_distances[-1] < soft_distances[0] / 2
-    assert len(set(sharp_distances)) == 1
-
-
-@pytest.mark.parametrize("setting, message", [
-    (("identity_start=true", "residual=false"), "identity_start needs residual=true"),
-    (("landmark_blur=-1",), "landmark_blur must be 0"),
-])
-def test_bad_config_values_are_one_line(tmp_path, setting, message):
-    args = [item for value in setting for item in ("--set", value)]
-    result = gankit("run", "expression", "--image-size", "64", *args, "--steps", "1", "--out", str(tmp_path / "run"))
-    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
-    assert result.stderr.count("\n") == 1 and message in result.stderr
+@pytest.mark.slow
+def test_the_measured_run_beats_the_target_unchanged(tmp_path):
+    """docs/models/expression.md's run (64 px, half-width networks, 1000 fusion + 1500 transfer steps): on 256
+    held-out triples it measured SSIM 0.975 and 35.8 dB against the target unchanged's 0.965 and 33.9 dB, and its
+    fused landmarks were half as far from the truth's as the target's own."""
+    model = api.create_model("expression", image_size=64, g_width=32, d_width=32, fusion_steps=1000,
+                             transfer_steps=1500, data="synthetic-expression:n=4096,identities=400")
+    result = api.train(model, out=tmp_path / "run", progress=False)
+    scores = api.evaluate(result.checkpoint, ["transfer"], count=256)
+    assert scores["expression/psnr"] > scores["unchanged/psnr"] + 1
+    assert scores["expression/ssim"] > scores["unchanged/ssim"] + 0.005
+    assert scores["fusion/landmark_l1"] < 0.7 * scores["unchanged/landmark_l1"]
