@@ -112,6 +112,7 @@ class LoadedModel:
     _datasets: dict = dataclasses.field(default_factory=dict, repr=False)  # (spec, seed) -> Dataset
     baseline: LoadedModel | None = None  # another run of the same model that ``evaluate`` compares against
     inception: str | None = None  # the Inception file ``gankit eval --inception`` names, for a model's own FID/KID
+    stage: str | None = None  # the training stage the checkpoint's last step belonged to (None: a one-stage model)
 
     def inputs(self, n: int, seed: int = 0, data: str | None = None) -> dict[str, Any]:
         """Fixed inputs for ``n`` samples drawn with ``seed`` (real inputs from ``data`` when the model needs them)."""
@@ -163,7 +164,8 @@ def load_checkpoint(path: str | Path, model: str | None = None, device: str = "c
         prefix = "ema" if name in instance.inference_networks and checkpoint.has_module(name, "ema") else "net"
         checkpoint.load_module(name, module, prefix=prefix)
         module.to(target).eval()
-    return LoadedModel(instance, Networks(modules), checkpoint.step, checkpoint.path, target)
+    return LoadedModel(instance, Networks(modules), checkpoint.step, checkpoint.path, target,
+                       stage=checkpoint.meta("stage"))
 
 
 def sample(checkpoint: str | Path, n: int = 64, seed: int = 0, device: str = "cpu"):

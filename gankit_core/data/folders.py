@@ -257,7 +257,7 @@ def _place(points: np.ndarray, placements: np.ndarray) -> np.ndarray:
 def read_landmark_csv(path: Path) -> dict[str, np.ndarray]:
     """A landmarks file: 'file,x0,y0,...,x67,y67' rows (the format `gankit data synth` writes)."""
     table: dict[str, np.ndarray] = {}
-    with path.open(newline="") as handle:
+    with path.open(newline="", errors="replace") as handle:  # binary damage reaches the number check below
         for number, row in enumerate(csv.reader(handle), start=1):
             if not row or row[0] in ("file", "image"):
                 continue

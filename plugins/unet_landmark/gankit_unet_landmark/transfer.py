@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 import numpy as np
 
+from gankit_core.cli_options import device_option
 from gankit_core.errors import GankitError
 
 # Photos are cropped so that their landmarks sit where the synthetic faces' do (measured over 50 of them): the
@@ -114,7 +115,7 @@ def paste_back(face: Face, generated: np.ndarray) -> np.ndarray:
               help="expression checkpoint or run directory.")
 @click.option("-o", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("transferred"),
               show_default=True)
-@click.option("--device", default="cpu", show_default=True)
+@device_option
 def transfer_command(source: Path, target: Path, checkpoint: Path, out_dir: Path, device: str) -> None:
     """Write TARGET wearing SOURCE's expression (expression), and the landmark image that guided it."""
     import torch
@@ -125,6 +126,9 @@ def transfer_command(source: Path, target: Path, checkpoint: Path, out_dir: Path
     loaded = api.load_checkpoint(checkpoint, device=device)
     if not hasattr(loaded.model, "transfer"):
         raise GankitError(f"{checkpoint} is a '{loaded.model.name}' checkpoint; gankit transfer needs an expression one")
+    if loaded.stage is not None and loaded.stage != "transfer":
+        click.echo(f"warning: {checkpoint} stopped in the '{loaded.stage}' stage: its U-Net has not been trained, so "
+                   "the output is close to the target unchanged (train the 'transfer' stage first)", err=True)
     size = loaded.model.config.image_size
     source_face, target_face = prepare_face(source, size), prepare_face(target, size)
     image = to_unit(torch.from_numpy(target_face.crop).permute(2, 0, 1)[None].contiguous()).to(loaded.device)

@@ -118,7 +118,7 @@ def test_two_stages_run_in_order_each_with_its_own_losses(trained):
     assert all({"loss_pix", "loss_d", "loss_g"} <= set(row) and "loss_cycle" not in row for row in transfer)
 
 
-def test_stage_by_stage_the_fusion_module_stays_frozen_in_the_transfer_stage(tmp_path):
+def test_stage_by_stage_the_fusion_module_stays_frozen_and_transfer_warns_about_an_untrained_u_net(tmp_path):
     from gankit_core.engine import checkpoint as ckpt
 
     common = ["--image-size", "64", "--batch-size", "4", *TINY_SET, "--steps", "2", "--no-progress"]
@@ -133,6 +133,18 @@ def test_stage_by_stage_the_fusion_module_stays_frozen_in_the_transfer_stage(tmp
     assert fusion_keys and all(torch.equal(before.tensors[k], after.tensors[k]) for k in fusion_keys)
     generator_keys = [key for key in before.tensors if key.startswith("net/generator/") and "weight" in key]
     assert any(not torch.equal(before.tensors[k], after.tensors[k]) for k in generator_keys)
+
+    made = gankit("data", "synth", "--n", "2", "--size", "64", "--out", str(tmp_path / "faces"))
+    assert made.returncode == 0, made.stderr
+    faces = [str(tmp_path / "faces" / f"face-0000{i}.png") for i in (0, 1)]
+    for run, warned in (("fusion", True), ("transfer", False)):  # the fusion run's U-Net was never trained
+        result = gankit("transfer", *faces, "--checkpoint", str(tmp_path / run), "-o", str(tmp_path / "out"))
+        assert result.returncode == 0, result.stderr
+        assert ("warning: " in result.stderr and "stopped in the 'fusion' stage" in result.stderr) == warned
+    (tmp_path / "faces" / "landmarks.csv").write_bytes(b"\x89PNG\x00\xff\xfe garbage\n")
+    damaged = gankit("transfer", *faces, "--checkpoint", str(tmp_path / "transfer"), "-o", str(tmp_path / "out"))
+    assert damaged.returncode == 1 and damaged.stderr.count("\n") == 1, damaged.stderr
+    assert "landmarks.csv, line 1: " in damaged.stderr
 
 
 def test_transfer_on_synthetic_crops(tmp_path, trained):
