@@ -174,7 +174,7 @@ def info_command(name: str, layers: bool, as_json: bool) -> None:
         for network, record in info.get("networks", {}).items():
             makes = " \\[inference]" if network in info.get("inference_networks", ()) else ""
             out.print(f"  network [bold]{network}[/]{makes} ({record['type']}): {record['params']:,} trainable "
-                          "parameters")
+                      "parameters")
             if layers and "layers" not in record and record["params"]:
                 out.print("  no layer table: this component declares no example_inputs() to trace with")
             if "layers" in record:
