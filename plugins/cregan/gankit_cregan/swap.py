@@ -64,7 +64,7 @@ def _labelled_boxes(path: Path, size: int) -> dict[str, np.ndarray] | None:
                 try:
                     eye = [int(row[f"eye_{c}"]) for c in ("x0", "y0", "x1", "y1")]
                     mouth = [int(row[f"mouth_{c}"]) for c in ("x0", "y0", "x1", "y1")]
-                except (KeyError, ValueError):
+                except (KeyError, ValueError, TypeError):  # TypeError: a row cut short leaves None in a column
                     raise DataError(f"{labels}: row for {path.name} has no valid eye/mouth boxes") from None
                 return {"eye_box": np.array(eye), "mouth_box": np.array(mouth)}
     return None

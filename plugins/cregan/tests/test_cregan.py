@@ -140,6 +140,12 @@ def test_swap_says_a_damaged_labels_csv_instead_of_falling_back_to_the_detector(
                     "--checkpoint", str(checkpoint), "-o", str(tmp_path / "out"))
     assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
     assert "labels.csv: not a labels table" in result.stderr
+    table = "file,eye_x0,eye_y0,eye_x1,eye_y1,mouth_x0,mouth_y0,mouth_x1,mouth_y1\nface-00000.png,1,2\n"
+    (tmp_path / "faces" / "labels.csv").write_text(table)  # a row cut short
+    result = gankit("swap", str(tmp_path / "faces" / "face-00000.png"), str(tmp_path / "faces" / "face-00001.png"),
+                    "--checkpoint", str(checkpoint), "-o", str(tmp_path / "out"))
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert "has no valid eye/mouth boxes" in result.stderr
 
 
 def test_swap_errors_are_one_line(tmp_path, checkpoint):

@@ -16,7 +16,7 @@ import click
 import numpy as np
 
 from gankit_core.cli_options import device_option
-from gankit_core.errors import GankitError
+from gankit_core.errors import DataError, GankitError
 
 # Photos are cropped so that their landmarks sit where the synthetic faces' do (measured over 50 of them): the
 # 68 points span 0.54 of the crop's side, centred 0.14 of the side below the crop's centre (the hair is above).
@@ -41,7 +41,10 @@ def _listed_points(path: Path) -> np.ndarray | None:
     table_path = path.parent / "landmarks.csv"
     if not table_path.is_file():
         return None
-    return read_landmark_csv(table_path).get(path.name)
+    table = read_landmark_csv(table_path)
+    if not table:  # a table that lost its rows is damaged, not a reason to ask the detector instead
+        raise DataError(f"{table_path}: lists no faces; remove it or write it again with 'gankit data synth'")
+    return table.get(path.name)
 
 
 def prepare_face(path: Path, size: int) -> Face:

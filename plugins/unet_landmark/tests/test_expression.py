@@ -145,6 +145,9 @@ def test_stage_by_stage_the_fusion_module_stays_frozen_and_transfer_warns_about_
     damaged = gankit("transfer", *faces, "--checkpoint", str(tmp_path / "transfer"), "-o", str(tmp_path / "out"))
     assert damaged.returncode == 1 and damaged.stderr.count("\n") == 1, damaged.stderr
     assert "landmarks.csv, line 1: " in damaged.stderr
+    (tmp_path / "faces" / "landmarks.csv").write_text("file,x0,y0")  # cut inside its header: no rows left
+    damaged = gankit("transfer", *faces, "--checkpoint", str(tmp_path / "transfer"), "-o", str(tmp_path / "out"))
+    assert damaged.returncode == 1 and "landmarks.csv: lists no faces" in damaged.stderr, damaged.stderr
 
 
 def test_transfer_on_synthetic_crops(tmp_path, trained):
