@@ -21,14 +21,19 @@ class NonSaturatingLoss(Loss):
         return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
 
 
+def least_squares(logits: Tensor, target: float) -> Tensor:
+    """LSGAN's mean (logit - target)^2, in fp32: the term models with several critics (U-GAT-IT, CycleGAN) sum."""
+    return (logits.float() - target).square().mean()
+
+
 class LeastSquaresLoss(Loss):
     """LSGAN (Mao et al.): real -> 1, fake -> 0, in squared error."""
 
     def discriminator(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
-        return ((real_logits.float() - 1) ** 2).mean() + (fake_logits.float() ** 2).mean()
+        return least_squares(real_logits, 1) + least_squares(fake_logits, 0)
 
     def generator(self, fake_logits: Tensor) -> Tensor:
-        return ((fake_logits.float() - 1) ** 2).mean()
+        return least_squares(fake_logits, 1)
 
 
 class WassersteinLoss(Loss):

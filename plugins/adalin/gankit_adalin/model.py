@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from gankit_core.engine.helpers import frozen
 from gankit_core.errors import ConfigError
 from gankit_core.interfaces import Model, ModelConfig, OptimizerSpec
+from gankit_core.losses import least_squares
 from gankit_core.translation import Translator, overlay_heatmap
 
 DOMAINS = ("a", "b")
@@ -60,11 +61,6 @@ class UGATITConfig(ModelConfig):
         for name in ("gan_weight", "cycle_weight", "identity_weight", "cam_weight", "weight_decay"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be 0 or more, not {getattr(self, name)}")
-
-
-def least_squares(logits: Tensor, target: float) -> Tensor:
-    """LSGAN's mean (logit - target)^2, in fp32."""
-    return (logits.float() - target).square().mean()
 
 
 def domain_classification(logits: Tensor, target: float) -> Tensor:

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from gankit_core.engine.helpers import ImagePool, frozen
 from gankit_core.errors import ConfigError
 from gankit_core.interfaces import Model, ModelConfig, OptimizerSpec
+from gankit_core.losses import least_squares
 from gankit_core.translation import Translator
 
 DOMAINS = ("a", "b")
@@ -53,11 +54,6 @@ class CycleGANConfig(ModelConfig):
                 raise ConfigError(f"{name} must be 0 or more, not {getattr(self, name)}")
         if self.pool_size < 0:
             raise ConfigError(f"pool_size must be 0 (no history) or more, not {self.pool_size}")
-
-
-def least_squares(logits: Tensor, target: float) -> Tensor:
-    """LSGAN's mean (logit - target)^2, in fp32."""
-    return (logits.float() - target).square().mean()
 
 
 class CycleGAN(Translator, Model):
