@@ -11,6 +11,7 @@ with another identity's eyes or mouth can be rendered: ground truth no photo set
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,8 +52,10 @@ class FaceParams:
 
 def identity_params(seed: int, identities: np.ndarray) -> dict[str, np.ndarray]:
     """The identity parameters of each identity id (deterministic per (seed, id))."""
+    # each identity drawn once, however many of its faces the batch holds (a set has several per identity)
+    unique, faces = np.unique(np.asarray(identities).ravel(), return_inverse=True)
     columns: dict[str, list] = {}
-    for identity in np.asarray(identities).tolist():
+    for identity in unique.tolist():
         rng = np.random.default_rng([seed, 7919, int(identity)])
         values = {
             "face_cx": 0.5 + rng.uniform(-0.015, 0.015),
@@ -87,7 +90,7 @@ def identity_params(seed: int, identities: np.ndarray) -> dict[str, np.ndarray]:
         }
         for key, value in values.items():
             columns.setdefault(key, []).append(value)
-    return {key: np.asarray(value, dtype=np.float64) for key, value in columns.items()}
+    return {key: np.asarray(value, dtype=np.float64)[faces.ravel()] for key, value in columns.items()}
 
 
 def expression_params(expression: np.ndarray, intensity: np.ndarray) -> dict[str, np.ndarray]:
@@ -200,6 +203,13 @@ def landmarks(params: FaceParams, size: int) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------- drawing
+# Each shape is computed and painted only inside its window: the rows and columns where its coverage can be
+# above zero for some face of the batch. Outside the window the coverage is exactly 0 and the blend would leave
+# the canvas as it is, so windows change no pixel (tests/test_synthetic_render.py holds the renderer to the one
+# before them, pixel for pixel); they skip the work, since most shapes cover a few percent of the image.
+PIXELS_PER_BATCH = 1 << 18  # faces drawn together: few enough that each shape's arrays stay in the CPU's cache
+
+
 def _cover(distance: np.ndarray, pixel: float) -> np.ndarray:
     """Anti-aliased coverage of a shape from its signed distance (negative inside), in unit coordinates."""
     return np.clip(0.5 - distance / pixel, 0.0, 1.0)
@@ -209,6 +219,15 @@ def _ellipse_distance(x, y, cx, cy, rx, ry):
     """Approximate signed distance to an ellipse (exact for circles), broadcasting N x 1 x 1 parameters."""
     q = np.sqrt(((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2)
     return (q - 1) * np.minimum(rx, ry)
+
+
+def _ellipse_box(cx, cy, rx, ry, reach):
+    """(left, top, right, bottom) around the points closer than ``reach`` to the ellipse or inside it, by
+    ``_ellipse_distance``: there (q - 1) * min(rx, ry) < reach, so |x - cx| < rx * (1 + reach / min(rx, ry)).
+    The same box holds the superellipse of the face, whose q is never below the larger of |x - cx| / rx and
+    |y - cy| / ry."""
+    grow = 1 + reach / np.minimum(rx, ry)
+    return cx - rx * grow, cy - ry * grow, cx + rx * grow, cy + ry * grow
 
 
 def _polyline_distance(x, y, px, py):
@@ -223,12 +242,49 @@ def _polyline_distance(x, y, px, py):
     return best
 
 
-def _paint(canvas: np.ndarray, coverage: np.ndarray, colour) -> None:
-    """canvas (N x H x W x 3) <- coverage-weighted blend with colour (N x 3 or N x H x W x 3)."""
-    colour = np.asarray(colour, dtype=np.float32)
-    if colour.ndim == 2:
-        colour = colour[:, None, None, :]
-    canvas += coverage[..., None] * (colour - canvas)
+def _polyline_box(px, py, reach):
+    """(left, top, right, bottom) around the points closer than ``reach`` to a polyline with vertices (px, py)."""
+    return px.min(1) - reach, py.min(1) - reach, px.max(1) + reach, py.max(1) + reach
+
+
+@dataclass(frozen=True)
+class _Window:
+    """The part of the canvas a shape can touch: its rows and columns, and their pixel-centre coordinates."""
+
+    rows: slice
+    cols: slice
+    x: np.ndarray  # 1 x 1 x w
+    y: np.ndarray  # 1 x h x 1
+
+
+class _Canvas:
+    """A batch of faces being drawn: float32 pixels (N x H x W x 3) and the windows shapes are painted in."""
+
+    def __init__(self, pixels: np.ndarray) -> None:
+        self.pixels = pixels
+        self.size = pixels.shape[1]
+        self.coords = ((np.arange(self.size) + 0.5) / self.size).astype(np.float32)
+
+    def _span(self, low, high) -> slice:
+        # a pixel beyond the box on each side, so float rounding in the box can never cut a covered pixel off
+        start = max(math.floor(float(np.min(low)) * self.size - 0.5) - 1, 0)
+        stop = min(math.ceil(float(np.max(high)) * self.size - 0.5) + 2, self.size)
+        return slice(start, max(start, stop))
+
+    def window(self, left, top, right, bottom) -> _Window:
+        """The window holding every face's box (unit coordinates; arrays over the batch or numbers)."""
+        rows, cols = self._span(top, bottom), self._span(left, right)
+        return _Window(rows, cols, self.coords[cols][None, None, :], self.coords[rows][None, :, None])
+
+    def paint(self, window: _Window, coverage: np.ndarray, colour) -> None:
+        """Blend ``colour`` (N x 3, or N x h x w x 3 over the window) in by ``coverage`` (N x h x w)."""
+        colour = np.asarray(colour, dtype=np.float32)
+        if colour.ndim == 2:
+            colour = colour[:, None, None, :]
+        pixels = self.pixels[:, window.rows, window.cols]
+        change = colour - pixels
+        # the product in place where it keeps float32, so the result is the same as coverage * change
+        pixels += np.multiply(coverage[..., None], change, out=change if coverage.dtype == change.dtype else None)
 
 
 def render(params: FaceParams, size: int, style: str = "photo", noise_seed: int = 0) -> np.ndarray:
@@ -236,131 +292,171 @@ def render(params: FaceParams, size: int, style: str = "photo", noise_seed: int 
     if style not in STYLES:
         raise ValueError(f"unknown style {style!r}; styles are {', '.join(STYLES)}")
     # float32 throughout: half the memory traffic of float64, and plenty for 8-bit output
-    params = FaceParams(params.identity, params.expression, params.intensity,
-                        {k: a.astype(np.float32) for k, a in params.values.items()})
-    v = {k: (a[:, None, None] if a.ndim == 1 else a) for k, a in params.values.items()}
+    values = {k: a.astype(np.float32) for k, a in params.values.items()}
     n = len(params)
+    images = np.empty((n, size, size, 3), dtype=np.uint8)
+    # sensor noise, seeded so renders stay deterministic: one stream over the whole call, drawn batch after
+    # batch in face order, so each face gets the same noise however the call is split into batches
+    noise = np.random.default_rng([noise_seed, size]) if style == "photo" else None
+    per_batch = max(1, PIXELS_PER_BATCH // (size * size))
+    for start in range(0, n, per_batch):
+        part = slice(start, min(start + per_batch, n))
+        canvas = _draw({k: a[part] for k, a in values.items()}, size, style == "photo")
+        if noise is not None:
+            canvas += noise.normal(0.0, 3.0, canvas.shape).astype(np.float32)
+        images[part] = np.clip(canvas + 0.5, 0, 255).astype(np.uint8)
+    return images
+
+
+def _draw(values: dict[str, np.ndarray], size: int, photo: bool) -> np.ndarray:
+    """The float32 canvas (N x size x size x 3) of faces with float32 parameter ``values``, before the noise."""
+    v = {k: (a[:, None, None] if a.ndim == 1 else a) for k, a in values.items()}
+    n = len(values["face_cx"])
     pixel = np.float32(1.0 / size)
     coords = ((np.arange(size) + 0.5) / size).astype(np.float32)
     x, y = coords[None, None, :], coords[None, :, None]
-    photo = style == "photo"
     outline = 1.6 * pixel if not photo else 0.0
     ink = np.zeros((n, 3)) + 25.0
+    reach = pixel + outline  # how far outside a shape its fill or outline can still cover a pixel
 
-    # background: a vertical gradient; photos add a soft texture
-    mix = np.broadcast_to(y, (1, size, size))[..., None]
-    top, bottom = params.values["bg_a"][:, None, None, :], params.values["bg_b"][:, None, None, :]
-    canvas = top * (1 - mix) + bottom * mix
-    canvas = np.broadcast_to(canvas, (n, size, size, 3)).astype(np.float32)
+    # background: a vertical gradient (one value per row, copied across); photos add a soft texture
+    mix = y[..., None]
+    top, bottom = values["bg_a"][:, None, None, :], values["bg_b"][:, None, None, :]
+    pixels = top * (1 - mix) + bottom * mix
+    pixels = np.broadcast_to(pixels, (n, size, size, 3)).astype(np.float32)
     if photo:
         wave = np.sin(x * v["bg_freq"] * 6.28 + v["bg_phase"]) * np.cos(y * v["bg_freq"] * 4.1 - v["bg_phase"])
-        canvas += 12.0 * wave[..., None]
+        pixels += 12.0 * wave[..., None]
     else:
-        canvas = canvas * 0.5 + 0.5 * (top + bottom) / 2  # flatter background
+        pixels = pixels * 0.5 + 0.5 * (top + bottom) / 2  # flatter background
+    canvas = _Canvas(pixels)
 
     cx, cy, rx, ry, power = v["face_cx"], v["face_cy"], v["face_rx"], v["face_ry"], v["face_power"]
-    skin, hair = params.values["skin"], params.values["hair"]
-    style_id = params.values["hair_style"][:, None, None]
+    skin, hair = values["skin"], values["hair"]
+    style_id = values["hair_style"][:, None, None]
     volume = v["hair_volume"]
 
     # hair behind the head (long style reaches the shoulders)
-    back = _ellipse_distance(x, y, cx, cy - 0.03, rx + volume, ry + volume * 0.8)
-    long_hair = np.maximum(_ellipse_distance(x, y, cx, cy + 0.12, rx + volume + 0.02, ry + 0.1), -(y - cy))
+    back_box = _ellipse_box(cx, cy - 0.03, rx + volume, ry + volume * 0.8, reach)
+    long_box = _ellipse_box(cx, cy + 0.12, rx + volume + 0.02, ry + 0.1, reach)
+    long_box = tuple(np.where(style_id == 1, a, b) for a, b in zip(long_box, back_box, strict=True))
+    w = canvas.window(np.minimum(back_box[0], long_box[0]), np.minimum(back_box[1], long_box[1]),
+                      np.maximum(back_box[2], long_box[2]), np.maximum(back_box[3], long_box[3]))
+    back = _ellipse_distance(w.x, w.y, cx, cy - 0.03, rx + volume, ry + volume * 0.8)
+    long_hair = np.maximum(_ellipse_distance(w.x, w.y, cx, cy + 0.12, rx + volume + 0.02, ry + 0.1), -(w.y - cy))
     back = np.where(style_id == 1, np.minimum(back, long_hair), back)
-    _paint(canvas, _cover(back, pixel), hair * (0.8 if photo else 1.0))
+    canvas.paint(w, _cover(back, pixel), hair * (0.8 if photo else 1.0))
     if outline:
-        _paint(canvas, _cover(np.abs(back) - outline, pixel), ink)
+        canvas.paint(w, _cover(np.abs(back) - outline, pixel), ink)
 
     # neck and ears
-    neck = np.maximum(np.abs(x - cx) - rx * 0.42, cy + ry * 0.5 - y)
-    _paint(canvas, _cover(neck, pixel), skin * (0.82 if photo else 0.9))
+    w = canvas.window(cx - rx * 0.42 - reach, cy + ry * 0.5 - reach, cx + rx * 0.42 + reach, 1.0)
+    neck = np.maximum(np.abs(w.x - cx) - rx * 0.42, cy + ry * 0.5 - w.y)
+    canvas.paint(w, _cover(neck, pixel), skin * (0.82 if photo else 0.9))
     for side in (-1.0, 1.0):
-        ear = _ellipse_distance(x, y, cx + side * rx * 0.97, v["eye_y"] + 0.035, 0.032, 0.058)
-        _paint(canvas, _cover(ear, pixel), skin * 0.93)
+        w = canvas.window(*_ellipse_box(cx + side * rx * 0.97, v["eye_y"] + 0.035, 0.032, 0.058, reach))
+        ear = _ellipse_distance(w.x, w.y, cx + side * rx * 0.97, v["eye_y"] + 0.035, 0.032, 0.058)
+        canvas.paint(w, _cover(ear, pixel), skin * 0.93)
         if outline:
-            _paint(canvas, _cover(np.abs(ear) - outline, pixel), ink)
+            canvas.paint(w, _cover(np.abs(ear) - outline, pixel), ink)
 
     # face: a superellipse; photos shade it from an upper-left light
-    q = (np.abs((x - cx) / rx) ** power + np.abs((y - cy) / ry) ** power) ** (1 / power)
+    w = canvas.window(*_ellipse_box(cx, cy, rx, ry, reach))
+    q = (np.abs((w.x - cx) / rx) ** power + np.abs((w.y - cy) / ry) ** power) ** (1 / power)
     face = (q - 1) * np.minimum(rx, ry)
     if photo:
-        light = 1.06 - 0.28 * np.clip(np.hypot(x - (cx - rx * 0.35), y - (cy - ry * 0.4)) / (rx * 2.2), 0, 1)
+        light = 1.06 - 0.28 * np.clip(np.hypot(w.x - (cx - rx * 0.35), w.y - (cy - ry * 0.4)) / (rx * 2.2), 0, 1)
         face_colour = skin[:, None, None, :] * light[..., None]
         rim = np.clip(-face / (rx * 0.25), 0, 1)[..., None]  # darker towards the outline
         face_colour = face_colour * (0.85 + 0.15 * rim)
     else:
         face_colour = skin
-    _paint(canvas, _cover(face, pixel), face_colour)
+    canvas.paint(w, _cover(face, pixel), face_colour)
     if outline:
-        _paint(canvas, _cover(np.abs(face) - outline, pixel), ink)
+        canvas.paint(w, _cover(np.abs(face) - outline, pixel), ink)
 
-    # hair on top of the head: inside the hair outline and above a hairline
+    # hair on top of the head: inside the hair outline and above a hairline (which the window stops below: the
+    # hairline's wave or curve reaches at most 0.012, or 0.05 (x - cx)^2 / rx^2 with x inside the outline's box)
+    left, up, right, down = _ellipse_box(cx, cy - 0.03, rx + volume * 0.6, ry + volume * 0.5, reach)
+    curve = 0.05 * ((right - cx) / rx) ** 2
+    lowest_hairline = cy - ry * np.where(style_id == 2, 0.45, 0.62) + np.where(style_id == 2, 0.012, curve)
+    w = canvas.window(left, up, right, np.minimum(down, lowest_hairline + reach))
     hairline_y = cy - ry * np.where(style_id == 2, 0.45, 0.62) + np.where(
-        style_id == 2, 0.012 * np.sin((x - cx) * 90), 0.05 * ((x - cx) / rx) ** 2
+        style_id == 2, 0.012 * np.sin((w.x - cx) * 90), 0.05 * ((w.x - cx) / rx) ** 2
     )
-    top_hair = np.maximum(_ellipse_distance(x, y, cx, cy - 0.03, rx + volume * 0.6, ry + volume * 0.5), y - hairline_y)
-    _paint(canvas, _cover(top_hair, pixel), hair)
+    top_hair = np.maximum(_ellipse_distance(w.x, w.y, cx, cy - 0.03, rx + volume * 0.6, ry + volume * 0.5),
+                          w.y - hairline_y)
+    canvas.paint(w, _cover(top_hair, pixel), hair)
     if outline:
-        _paint(canvas, _cover(np.abs(top_hair) - outline, pixel), ink)
+        canvas.paint(w, _cover(np.abs(top_hair) - outline, pixel), ink)
 
     # brows
     t = np.linspace(0, 1, 9)[None, :]
     for side in (-1.0, 1.0):
-        bx, by = _brow_points(params.values, side, t)
-        brow = _polyline_distance(x, y, bx, by) - v["brow_thick"] / 2
-        _paint(canvas, _cover(brow, pixel), hair * 0.7)
+        bx, by = _brow_points(values, side, t)
+        w = canvas.window(*_polyline_box(bx, by, values["brow_thick"] / 2 + reach))
+        brow = _polyline_distance(w.x, w.y, bx, by) - v["brow_thick"] / 2
+        canvas.paint(w, _cover(brow, pixel), hair * 0.7)
 
     # eyes: sclera, iris and pupil clipped to the eye opening, lids
+    lid_width = 0.5 * pixel if photo else outline * 0.7
     for side in (-1.0, 1.0):
-        ex, ey, hw, hh = (a[:, None, None] for a in _eye_geometry(params.values, side))
-        sclera = _ellipse_distance(x, y, ex, ey, hw, np.maximum(hh, 1e-4))
-        _paint(canvas, _cover(sclera, pixel), np.zeros((n, 3)) + 245)
+        ex, ey, hw, hh = (a[:, None, None] for a in _eye_geometry(values, side))
+        w = canvas.window(*_ellipse_box(ex, ey, hw, np.maximum(hh, 1e-4), reach + lid_width))
+        sclera = _ellipse_distance(w.x, w.y, ex, ey, hw, np.maximum(hh, 1e-4))
+        canvas.paint(w, _cover(sclera, pixel), np.zeros((n, 3)) + 245)
         iris_r = hw * 0.55
-        iris = np.maximum(_ellipse_distance(x, y, ex, ey, iris_r, iris_r), sclera)
-        _paint(canvas, _cover(iris, pixel), params.values["iris"])
-        pupil = np.maximum(_ellipse_distance(x, y, ex, ey, iris_r * 0.45, iris_r * 0.45), sclera)
-        _paint(canvas, _cover(pupil, pixel), np.zeros((n, 3)) + 15)
+        iris = np.maximum(_ellipse_distance(w.x, w.y, ex, ey, iris_r, iris_r), sclera)
+        canvas.paint(w, _cover(iris, pixel), values["iris"])
+        pupil = np.maximum(_ellipse_distance(w.x, w.y, ex, ey, iris_r * 0.45, iris_r * 0.45), sclera)
+        canvas.paint(w, _cover(pupil, pixel), np.zeros((n, 3)) + 15)
         if photo:
-            glint = _ellipse_distance(x, y, ex - iris_r * 0.3, ey - iris_r * 0.3, iris_r * 0.2, iris_r * 0.2)
-            _paint(canvas, _cover(np.maximum(glint, sclera), pixel) * 0.8, np.zeros((n, 3)) + 255)
-        lid = np.abs(sclera) - (0.5 * pixel if photo else outline * 0.7)
-        _paint(canvas, _cover(lid, pixel) * (0.6 if photo else 1.0), ink * (1.6 if photo else 1.0))
+            glint = _ellipse_distance(w.x, w.y, ex - iris_r * 0.3, ey - iris_r * 0.3, iris_r * 0.2, iris_r * 0.2)
+            canvas.paint(w, _cover(np.maximum(glint, sclera), pixel) * 0.8, np.zeros((n, 3)) + 255)
+        lid = np.abs(sclera) - lid_width
+        canvas.paint(w, _cover(lid, pixel) * (0.6 if photo else 1.0), ink * (1.6 if photo else 1.0))
 
     # nose: a shaded bridge and the nostrils
     nose_top = v["eye_y"] - 0.01
     tip_y = nose_top + v["nose_len"]
-    bridge = _polyline_distance(
-        x, y, np.stack([params.values["face_cx"] + 0.006] * 2, 1),
-        np.stack([params.values["eye_y"] + 0.01, params.values["eye_y"] - 0.01 + params.values["nose_len"]], 1),
-    ) - (0.004 if photo else 0.6 * pixel)
-    _paint(canvas, _cover(bridge, pixel) * (0.35 if photo else 1.0), skin * 0.55 if photo else ink)
+    bridge_x = np.stack([values["face_cx"] + 0.006] * 2, 1)
+    bridge_y = np.stack([values["eye_y"] + 0.01, values["eye_y"] - 0.01 + values["nose_len"]], 1)
+    bridge_width = 0.004 if photo else 0.6 * pixel
+    w = canvas.window(*_polyline_box(bridge_x, bridge_y, bridge_width + reach))
+    bridge = _polyline_distance(w.x, w.y, bridge_x, bridge_y) - bridge_width
+    canvas.paint(w, _cover(bridge, pixel) * (0.35 if photo else 1.0), skin * 0.55 if photo else ink)
     for side in (-1.0, 1.0):
-        nostril = _ellipse_distance(x, y, cx + side * v["nose_w"] * 0.28, tip_y + 0.008, v["nose_w"] * 0.16, 0.007)
-        _paint(canvas, _cover(nostril, pixel) * 0.8, skin * 0.45)
+        nostril_shape = (cx + side * v["nose_w"] * 0.28, tip_y + 0.008, v["nose_w"] * 0.16, 0.007)
+        w = canvas.window(*_ellipse_box(*nostril_shape, reach))
+        nostril = _ellipse_distance(w.x, w.y, *nostril_shape)
+        canvas.paint(w, _cover(nostril, pixel) * 0.8, skin * 0.45)
     if photo:
-        tip = _ellipse_distance(x, y, cx, tip_y - 0.004, v["nose_w"] * 0.35, 0.012)
-        _paint(canvas, _cover(tip, pixel) * 0.25, np.minimum(skin * 1.2, 255))
+        tip_shape = (cx, tip_y - 0.004, v["nose_w"] * 0.35, 0.012)
+        w = canvas.window(*_ellipse_box(*tip_shape, reach))
+        tip = _ellipse_distance(w.x, w.y, *tip_shape)
+        canvas.paint(w, _cover(tip, pixel) * 0.25, np.minimum(skin * 1.2, 255))
 
-    # mouth: lips between the outer curves, a dark opening with teeth between the inner ones
+    # mouth: lips between the outer curves, a dark opening with teeth between the inner ones. The columns
+    # come from its width; the rows from its curves, computed over those columns first.
     width = v["mouth_w"] * v["mouth_scale"]
-    t = np.clip((x - cx) / (width / 2), -1.5, 1.5)
+    lip_reach = reach + outline * 0.7
+    columns = canvas.window(cx - width / 2 - lip_reach, 0.0, cx + width / 2 + lip_reach, 1.0)
+    t = np.clip((columns.x - cx) / (width / 2), -1.5, 1.5)
     inside_x = np.abs(t) <= 1
-    curves = _mouth_curves({k: a[:, 0, 0] for k, a in v.items() if a.ndim == 3}, t.reshape(n, size))
-    uo, ui, li, lo = (c.reshape(n, 1, size) for c in curves)
-    horizontal = (np.abs(x - cx) - width / 2)
-    lips = np.maximum(np.maximum(uo - y, y - lo), horizontal)
-    _paint(canvas, _cover(lips, pixel) * inside_x, params.values["lips"])
-    opening = np.maximum(np.maximum(ui - y, y - li), horizontal)
-    _paint(canvas, _cover(opening, pixel) * inside_x, np.zeros((n, 3)) + 60)
-    teeth = np.maximum(opening, y - (ui + (li - ui) * 0.4))
-    _paint(canvas, _cover(teeth, pixel) * inside_x, np.zeros((n, 3)) + 235)
+    curves = _mouth_curves(values, t.reshape(n, -1))
+    uo, ui, li, lo = (c.reshape(n, 1, -1) for c in curves)
+    w = canvas.window(cx - width / 2 - lip_reach, uo.min() - lip_reach, cx + width / 2 + lip_reach,
+                      lo.max() + lip_reach)
+    horizontal = (np.abs(w.x - cx) - width / 2)
+    lips = np.maximum(np.maximum(uo - w.y, w.y - lo), horizontal)
+    canvas.paint(w, _cover(lips, pixel) * inside_x, values["lips"])
+    opening = np.maximum(np.maximum(ui - w.y, w.y - li), horizontal)
+    canvas.paint(w, _cover(opening, pixel) * inside_x, np.zeros((n, 3)) + 60)
+    teeth = np.maximum(opening, w.y - (ui + (li - ui) * 0.4))
+    canvas.paint(w, _cover(teeth, pixel) * inside_x, np.zeros((n, 3)) + 235)
     if outline:
-        _paint(canvas, _cover(np.abs(lips) - outline * 0.7, pixel) * inside_x, ink)
-
-    if photo:  # sensor noise, seeded so renders stay deterministic
-        rng = np.random.default_rng([noise_seed, size])
-        canvas += rng.normal(0.0, 3.0, canvas.shape).astype(np.float32)
-    return np.clip(canvas + 0.5, 0, 255).astype(np.uint8)
+        canvas.paint(w, _cover(np.abs(lips) - outline * 0.7, pixel) * inside_x, ink)
+    return canvas.pixels
 
 
 # ------------------------------------------------------------------------------------ ground truth

@@ -37,22 +37,49 @@ def sample_plan(seed: int, count: int, identities: int, split: str) -> tuple[np.
     return identity, expression, intensity
 
 
-def render_set(seed: int, count: int, size: int, style: str, identities: int, split: str) -> dict[str, np.ndarray]:
-    """Render a whole set: uint8 images (N x 3 x H x W), landmarks, boxes and labels."""
+PIXELS_PER_WORKER = 1 << 23  # a worker process pays for itself from about this many pixels (2048 faces at 64 px)
+
+
+def render_workers(count: int, size: int) -> int:
+    """Processes to render ``count`` faces at ``size`` with: one per CPU this process may use, fewer where the
+    work is too small to repay starting them (a fresh interpreter each, about 0.2 s), never more than chunks."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    chunks = -(-count // CHUNK)
+    return max(1, min(cpus, chunks, count * size * size // PIXELS_PER_WORKER))
+
+
+def _render_chunk(seed: int, identity: np.ndarray, expression: np.ndarray, intensity: np.ndarray, size: int,
+                  style: str, start: int) -> tuple[np.ndarray, np.ndarray]:
+    """The chunk of a set from face ``start``: images (N x 3 x H x W uint8, C order) and landmarks (float32). Its
+    noise is seeded by ``start``, so a chunk is the same whichever process renders it."""
+    params = face_params(seed, identity, expression, intensity)
+    pictures = render(params, size, style, noise_seed=seed * 1_000_003 + start)
+    return np.ascontiguousarray(pictures.transpose(0, 3, 1, 2)), landmarks(params, size).astype(np.float32)
+
+
+def render_set(seed: int, count: int, size: int, style: str, identities: int, split: str,
+               workers: int | None = None) -> dict[str, np.ndarray]:
+    """Render a whole set: uint8 images (N x 3 x H x W), landmarks, boxes and labels. Chunks of ``CHUNK`` faces
+    render in ``workers`` processes (default: one per CPU); the set is the same for any number of them."""
     from gankit_core.data.landmarks import region_boxes
 
     identity, expression, intensity = sample_plan(seed, count, identities, split)
     images = np.empty((count, 3, size, size), dtype=np.uint8)
     points = np.empty((count, 68, 2), dtype=np.float32)
-    # The first use of a size and style renders for seconds (cached after): say so on a terminal.
+    starts = list(range(0, count, CHUNK))
+    workers = render_workers(count, size) if workers is None else max(1, min(workers, len(starts)))
+    # The first use of a size and style renders for seconds to a minute (cached after): say so on a terminal.
     with Steps(f"rendering {count} synthetic {style} faces at {size} px", count) as progress:
-        for start in range(0, count, CHUNK):
-            stop = min(start + CHUNK, count)
-            params = face_params(seed, identity[start:stop], expression[start:stop], intensity[start:stop])
-            pictures = render(params, size, style, noise_seed=seed * 1_000_003 + start)
-            images[start:stop] = pictures.transpose(0, 3, 1, 2)
-            points[start:stop] = landmarks(params, size)
-            progress.advance(stop - start)
+        if workers == 1:
+            for start in starts:
+                part = slice(start, start + CHUNK)
+                images[part], points[part] = _render_chunk(seed, identity[part], expression[part], intensity[part],
+                                                           size, style, start)
+                progress.advance(len(images[part]))
+        else:
+            job = {"seed": seed, "count": count, "size": size, "style": style, "identities": identities,
+                   "split": split}
+            _render_in_processes(job, starts, workers, images, points, progress)
     boxes = region_boxes(points, size)
     return {
         "image": images,
@@ -63,6 +90,76 @@ def render_set(seed: int, count: int, size: int, style: str, identities: int, sp
         "expression": expression.astype(np.int64),
         "intensity": intensity.astype(np.float32),
     }
+
+
+# Rendering workers are fresh interpreters (subprocess), not multiprocessing's: a spawned multiprocessing child
+# re-runs the parent's __main__ script, which breaks scripts without a main guard (the README's API example),
+# and a forked one inherits torch's thread pools. Worker k renders chunks k, k + W, k + 2W, ... in order and
+# writes each to its stdout as raw bytes (images, then landmarks); the parent reads the chunks in set order.
+_WORKER_CODE = ("import sys; sys.path.insert(0, {root!r}); "
+                "from gankit_core.data.synthetic_dataset import serve_chunks; serve_chunks()")
+
+
+def serve_chunks() -> None:
+    """A rendering worker's main: the job (JSON) in argv[1]; the chunks, as raw bytes, on stdout."""
+    import json
+    import sys
+
+    job = json.loads(sys.argv[1])
+    channel = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # anything printed goes to stderr, not into the data
+    identity, expression, intensity = sample_plan(job["seed"], job["count"], job["identities"], job["split"])
+    for start in job["starts"]:
+        part = slice(start, start + CHUNK)
+        for array in _render_chunk(job["seed"], identity[part], expression[part], intensity[part], job["size"],
+                                   job["style"], start):
+            channel.write(memoryview(array).cast("B"))
+        channel.flush()
+
+
+def _render_in_processes(job: dict, starts: list[int], workers: int, images: np.ndarray, points: np.ndarray,
+                         progress: Steps) -> None:
+    import json
+    import subprocess
+    import sys
+    import tempfile
+
+    code = _WORKER_CODE.format(root=str(Path(__file__).resolve().parents[2]))
+
+    def stop(process: subprocess.Popen) -> None:  # done, failed or interrupted: no worker outlives the call
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        process.stdout.close()
+
+    with contextlib.ExitStack() as stack:
+        processes = []
+        for worker in range(workers):
+            errors = stack.enter_context(tempfile.TemporaryFile())  # not a pipe: a chatty worker never blocks on it
+            command = [sys.executable, "-c", code, json.dumps({**job, "starts": starts[worker::workers]})]
+            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors)
+            stack.callback(stop, process)
+            processes.append((process, errors))
+        for index, start in enumerate(starts):
+            process, errors = processes[index % workers]
+            part = slice(start, start + CHUNK)
+            for array in (images[part], points[part]):
+                _read_into(array, process, errors)
+            progress.advance(len(images[part]))
+
+
+def _read_into(array: np.ndarray, process, errors) -> None:
+    """Fill ``array`` (C-contiguous) with the next bytes the worker wrote; a worker that died says why."""
+    view, filled = memoryview(array).cast("B"), 0
+    while filled < len(view):
+        got = process.stdout.readinto(view[filled:])
+        if not got:
+            process.wait()
+            errors.seek(0)
+            lines = errors.read().decode(errors="replace").strip().splitlines()
+            raise RuntimeError(f"a rendering worker stopped (exit {process.returncode}): "
+                               f"{lines[-1] if lines else 'no message'}")
+        filled += got
 
 
 def cached_arrays(name: str, key: str, build, cache: bool = True) -> dict[str, np.ndarray]:
