@@ -1,5 +1,9 @@
 """Time a plain reference training step and gankit's step for the same model, in one process, and print
-the ratios. Usage: python benchmarks/compare.py dcgan|cregan|ugatit|cyclegan|expression [--batch-size 128] [--steps 5] [--json OUT]"""
+the ratios, and each gankit step's GFLOP/s as a share of the machine's convolution peak at its precision
+(gankit_core.engine.peak: measured once, cached per machine). --profile N then prints the N operators where
+gankit's step at the first precision spends its time (torch.profiler, one n_critic cycle, self CPU time).
+Usage: python benchmarks/compare.py dcgan|cregan|ugatit|cyclegan|expression [--batch-size 128] [--steps 5]
+[--profile 15] [--json OUT]"""
 
 from __future__ import annotations
 
@@ -34,6 +38,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--precisions", default="auto,fp32")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="Print the N operators taking most of gankit's step at the first precision.")
     parser.add_argument("--json", type=Path, help="Also write the figures to this file.")
     args = parser.parse_args()
 
@@ -59,14 +65,45 @@ def main() -> None:
         result = benchmark(model, settings, steps=args.steps, warmup=args.warmup)
         rows.append({"step": f"gankit --precision {precision} ({result.precision})", "ms_per_step": result.ms_per_step,
                      "ratio": round(reference_ms / result.ms_per_step, 2), "gflops": result.gflops,
-                     "data_ms": result.data_ms})
+                     "precision": result.precision, "peak_gflops": result.peak_gflops,
+                     "share_of_peak": result.share_of_peak, "data_ms": result.data_ms})
     print(f"{args.model}: batch {batch}, {size}px, {torch.get_num_threads()} threads, torch {torch.__version__}")
     for row in rows:
-        extra = f"  {row['gflops']:.0f} GFLOP/s" if "gflops" in row else ""
+        extra = (f"  {row['gflops']:.0f} GFLOP/s = {row['share_of_peak']:.0%} of the {row['precision']} peak "
+                 f"({row['peak_gflops']:.0f})" if "gflops" in row else "")
         print(f"  {row['step']:<40} {row['ms_per_step']:>9.1f} ms/step  {row['ratio']:.2f}x{extra}")
     if args.json:
         args.json.write_text(json.dumps({"model": args.model, "batch_size": batch, "image_size": size, "rows": rows},
                                         indent=2))
+    if args.profile:
+        precision = args.precisions.split(",")[0]
+        model = api.create_model(args.model, **overrides, batch_size=batch, image_size=size)
+        settings = api.train_settings({"device": "cpu", "precision": precision, "progress": False, **engine_settings})
+        print(f"\nwhere gankit's --precision {precision} step spends its time (one n_critic cycle of {cycle}):")
+        print(profile_step(model, settings, args.profile))
+
+
+def profile_step(model, settings, rows: int) -> str:
+    """torch.profiler's table of the ``rows`` operators with the most self CPU time over one n_critic cycle of
+    the engine's step, after one untimed cycle."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from gankit_core.engine.trainer import Trainer
+
+    trainer = Trainer(model, settings, write=False)
+    trainer.setup()
+    batch = trainer.prepare_batch(trainer.loader.next())
+    trainer.loader.close()
+
+    def cycle() -> None:
+        for _ in range(model.config.n_critic):
+            trainer.train_on(batch)
+            trainer.step += 1
+
+    cycle()
+    with profile(activities=[ProfilerActivity.CPU]) as profiler:
+        cycle()
+    return profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows, max_name_column_width=48)
 
 
 if __name__ == "__main__":

@@ -347,27 +347,27 @@ def sample_command(model_name: str, checkpoint: Path, count: int, output: Path, 
 @click.option("--steps", type=int, default=10, show_default=True, help="Timed steps (after warm-up).")
 @click.option("--warmup", type=int, default=3, show_default=True, help="Untimed warm-up steps.")
 @click.option("--stage", help="Time this stage of a multi-stage model (default: its first).")
+@click.option("--remeasure-peak", is_flag=True, help="Measure the machine's convolution peak again (it is cached).")
+@click.option("--inference", is_flag=True,
+              help="Time inference instead: images/s in torch and in onnxruntime on the exported networks.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def bench_command(model_name: str, steps: int, warmup: int, as_json: bool, **options: Any) -> None:
-    """Time MODEL's training step: images/s, ms/step (median), data time, achieved GFLOP/s."""
+def bench_command(model_name: str, steps: int, warmup: int, remeasure_peak: bool, inference: bool, as_json: bool,
+                  **options: Any) -> None:
+    """Time MODEL's training step: images/s, ms/step (median), data time, GFLOP/s and their share of the
+    machine's convolution peak; or (--inference) its inference."""
     from gankit_core import api
-    from gankit_core.engine.bench import benchmark
+    from gankit_core.engine import bench
 
     if steps < 1 or warmup < 0:
         raise GankitError("--steps must be >= 1 and --warmup >= 0")
     config, train = _model_overrides(options)
     model = api.create_model(model_name, **config)
-    result = benchmark(model, api.train_settings({**train, "progress": False}), steps=steps, warmup=warmup)
-    if as_json:
-        click.echo(json.dumps(result.as_dict(), indent=2))
-        return
-    click.echo(
-        f"{result.model}: {result.images_per_s:.1f} images/s, {result.ms_per_step:.1f} ms/step (median of {steps}), "
-        f"{result.gflops:.1f} GFLOP/s achieved ({result.gflop_per_step:.2f} GFLOP/step); data {result.data_ms:.2f} ms/batch "
-        f"waited ({result.data_fetch_ms:.2f} ms to read without prefetch) "
-        f"[{result.device}, {result.precision}, batch {result.batch_size}, {result.image_size}px"
-        f"{', compiled' if result.compile else ''}{', channels-last' if result.channels_last else ''}]"
-    )
+    if inference:
+        result = bench.benchmark_inference(model, device=train.get("device", "auto"), steps=steps, warmup=warmup)
+    else:
+        result = bench.benchmark(model, api.train_settings({**train, "progress": False}), steps=steps, warmup=warmup,
+                                 remeasure_peak=remeasure_peak)
+    click.echo(json.dumps(result.as_dict(), indent=2) if as_json else bench.describe(result))
 
 
 def _add_builtin_command_modules() -> None:

@@ -1,6 +1,7 @@
 """``gankit bench``: time a model's training step through the engine, and apart from it the data:
 how long the loop waits for each batch while the loader prefetches during the step (``data_ms``)
-and what a batch costs to read and normalise with nothing overlapping (``data_fetch_ms``)."""
+and what a batch costs to read and normalise with nothing overlapping (``data_fetch_ms``). The step's
+GFLOP/s are set against the machine's convolution peak at the step's precision (gankit_core.engine.peak)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from gankit_core.engine.peak import conv_peak
 from gankit_core.engine.trainer import Trainer, TrainSettings
 from gankit_core.interfaces import Model
 
@@ -30,6 +32,9 @@ class BenchResult:
     data_fetch_ms: float  # median time to read and normalise one batch with nothing overlapping
     gflop_per_step: float
     gflops: float  # achieved: FLOPs per step / median step time
+    peak_gflops: float | None = None  # the machine's convolution peak at the step's precision
+    share_of_peak: float | None = None  # gflops / peak_gflops
+    peak_machine: str | None = None  # what the peak was measured on (CPU model, torch, threads; or the GPU)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -77,8 +82,10 @@ def count_step_flops(run) -> int:
     return Counter.total
 
 
-def benchmark(model: Model, settings: TrainSettings, steps: int = 10, warmup: int = 3) -> BenchResult:
-    """Median time of the engine's training step on the loader's batches, with the data time measured apart."""
+def benchmark(model: Model, settings: TrainSettings, steps: int = 10, warmup: int = 3, peak: bool = True,
+              remeasure_peak: bool = False) -> BenchResult:
+    """Median time of the engine's training step on the loader's batches, with the data time measured apart, and
+    (``peak``) its GFLOP/s as a share of the machine's convolution peak at the step's precision."""
     trainer = Trainer(model, settings, write=False)
     trainer.setup()
     loader, dataset = trainer.loader, trainer.dataset
@@ -120,12 +127,16 @@ def benchmark(model: Model, settings: TrainSettings, steps: int = 10, warmup: in
 
     flops = count_step_flops(fixed_step) if not settings.compile else count_step_flops_eager(trainer, batch)
     size = model.config.batch_size
+    gflops = flops / 1e9 / (ms / 1000)
+    conv = conv_peak(trainer.device, trainer.precision.mode, remeasure=remeasure_peak) if peak else None
     return BenchResult(
         model=model.name, device=str(trainer.device), precision=trainer.precision.mode, compile=settings.compile,
         channels_last=trainer.channels_last, batch_size=size, image_size=model.config.image_size, steps=steps,
         ms_per_step=round(ms, 3), images_per_s=round(size / (ms / 1000), 2), data_ms=round(data_ms, 3),
         data_fetch_ms=round(data_fetch_ms, 3),
-        gflop_per_step=round(flops / 1e9, 3), gflops=round(flops / 1e9 / (ms / 1000), 2),
+        gflop_per_step=round(flops / 1e9, 3), gflops=round(gflops, 2),
+        peak_gflops=conv.gflops if conv else None, share_of_peak=round(conv.share(gflops), 3) if conv else None,
+        peak_machine=conv.machine if conv else None,
     )
 
 
@@ -139,3 +150,157 @@ def count_step_flops_eager(trainer: Trainer, batch) -> int:
         return count_step_flops(lambda: trainer.train_on(batch))
     finally:
         trainer.nets = compiled
+
+
+# ------------------------------------------------------------------------------------------- inference
+@dataclass
+class InferenceRow:
+    runner: str  # how the networks ran
+    ms_per_batch: float  # median
+    images_per_s: float
+    max_difference: float  # largest |output - the plain fp32 loop's output|, images in [-1, 1]
+
+
+@dataclass
+class InferenceResult:
+    model: str
+    task: str  # what Model.generate is for this model, in the commands' words
+    device: str
+    batch_size: int
+    image_size: int
+    threads: int
+    rows: list[InferenceRow]
+    onnx_missing: str | None = None  # why there is no onnxruntime row
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class OnnxNetwork:
+    """An exported network run by onnxruntime's CPU provider, called like the torch module it stands in for (torch
+    tensors in, a torch tensor out), so that a model's own ``generate`` runs around it unchanged."""
+
+    def __init__(self, path, threads: int) -> None:
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads  # as many as torch uses: the comparison is per machine, not per thread
+        options.inter_op_num_threads = 1
+        self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.input_names = [spec.name for spec in self.session.get_inputs()]
+
+    def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
+        feeds = {name: tensor.detach().float().contiguous().numpy()
+                 for name, tensor in zip(self.input_names, inputs, strict=True)}
+        return torch.from_numpy(self.session.run(None, feeds)[0])
+
+
+def inference_task(model: Model) -> str:
+    """What ``generate`` does for ``model``, in the words of the command that runs it."""
+    from gankit_core.translation import Translator
+
+    if isinstance(model, Translator):
+        return "translate (B to A)"
+    return "sample" if not model.sample_needs_data else "generate (what its own command, e.g. swap or transfer, runs)"
+
+
+def benchmark_inference(model: Model, device: str = "cpu", batch_size: int | None = None, steps: int = 10,
+                        warmup: int = 2, onnx: bool = True, seed: int = 0) -> InferenceResult:
+    """Images/s of ``model.generate`` at the model's size on fresh networks (speed does not depend on the weights),
+    the way gankit's commands run it (a plain ``torch.no_grad()`` loop in fp32), in torch with the engine's fast
+    settings (bf16 autocast and channels-last, where the hardware has bf16), and with its inference networks
+    exported to ONNX and run by onnxruntime."""
+    import contextlib
+    import tempfile
+    from pathlib import Path
+
+    from gankit_core.api import LoadedModel
+    from gankit_core.engine.precision import Precision, choose_device, choose_precision
+    from gankit_core.interfaces import Networks
+
+    target = choose_device(device)
+    torch.manual_seed(seed)
+    modules = {name: module.to(target).eval() for name, module in model.build().items()}
+    loaded = LoadedModel(model, Networks(modules), 0, Path("."), target)
+    batch = batch_size or model.config.batch_size
+    inputs = loaded.inputs(batch, seed)
+    batch = next(iter(inputs.values())).shape[0]  # a dataset smaller than the batch gives fewer
+
+    def timed(label: str, nets, context) -> tuple[InferenceRow, torch.Tensor]:
+        def run() -> torch.Tensor:
+            with context():
+                return model.generate(nets, inputs)
+
+        ms = median_ms(run, target, steps, warmup)
+        return InferenceRow(label, round(ms, 2), round(batch / (ms / 1000), 2), 0.0), run().float()
+
+    plain, reference = timed("torch.no_grad() loop, fp32 (what gankit's commands run)", loaded.nets, torch.no_grad)
+    rows = [plain]
+    fast = choose_precision("auto", target)
+    if fast != "fp32":
+        nhwc = Networks({name: module.to(memory_format=torch.channels_last) for name, module in modules.items()})
+        precision = Precision(fast, target)
+
+        @contextlib.contextmanager
+        def fast_context():
+            with torch.inference_mode(), precision.autocast():
+                yield
+
+        row, output = timed(f"torch.inference_mode, {fast} autocast, channels-last", nhwc, fast_context)
+        row.max_difference = round(float((output - reference).abs().max()), 4)
+        rows.append(row)
+        for module in modules.values():
+            module.to(memory_format=torch.contiguous_format)
+    missing = None
+    if not onnx:
+        missing = "not asked for"
+    elif target.type != "cpu":
+        missing = "onnxruntime's CPU provider is compared on CPUs only"
+    else:
+        from gankit_core.errors import GankitError
+        from gankit_core.export import export_network, require_export_extra
+
+        try:
+            require_export_extra()
+            with tempfile.TemporaryDirectory(prefix="gankit-bench-") as folder:
+                sessions = {}
+                for name in model.inference_networks:
+                    path = Path(folder) / f"{name}.onnx"
+                    export_network(name, modules[name], tuple(model.example_inputs(name)), path, None, True, {})
+                    sessions[name] = OnnxNetwork(path, torch.get_num_threads())
+                nets = Networks({**modules, **sessions})
+                row, output = timed(f"onnxruntime {_onnxruntime_version()}, fp32 (the exported ONNX files)", nets,
+                                    torch.no_grad)
+                row.max_difference = round(float((output - reference).abs().max()), 4)
+                rows.append(row)
+        except GankitError as error:
+            missing = str(error)
+    return InferenceResult(model.name, inference_task(model), str(target), batch, model.config.image_size,
+                           torch.get_num_threads(), rows, missing)
+
+
+def _onnxruntime_version() -> str:
+    import onnxruntime
+
+    return onnxruntime.__version__
+
+
+def describe(result: BenchResult | InferenceResult) -> str:
+    """``gankit bench``'s report of a result, for a terminal."""
+    if isinstance(result, InferenceResult):
+        lines = [f"{result.model} {result.task}: batch {result.batch_size}, {result.image_size}px, {result.device}, "
+                 f"{result.threads} threads"]
+        plain = result.rows[0].images_per_s
+        for row in result.rows:
+            lines.append(f"  {row.runner:<58} {row.images_per_s:>9.1f} images/s  {row.ms_per_batch:>9.1f} ms/batch"
+                         f"  {row.images_per_s / plain:.2f}x  max |diff| {row.max_difference:.4f}")
+        if result.onnx_missing:
+            lines.append(f"  onnxruntime: not timed ({result.onnx_missing})")
+        return "\n".join(lines)
+    peak = (f" = {result.share_of_peak:.0%} of this machine's {result.precision} convolution peak "
+            f"({result.peak_gflops:.0f} GFLOP/s)" if result.share_of_peak is not None else "")
+    return (f"{result.model}: {result.images_per_s:.1f} images/s, {result.ms_per_step:.1f} ms/step (median of "
+            f"{result.steps}), {result.gflops:.1f} GFLOP/s achieved{peak} ({result.gflop_per_step:.2f} GFLOP/step); "
+            f"data {result.data_ms:.2f} ms/batch waited ({result.data_fetch_ms:.2f} ms to read without prefetch) "
+            f"[{result.device}, {result.precision}, batch {result.batch_size}, {result.image_size}px"
+            f"{', compiled' if result.compile else ''}{', channels-last' if result.channels_last else ''}]")
