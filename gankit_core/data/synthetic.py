@@ -260,10 +260,10 @@ class _Window:
 class _Canvas:
     """A batch of faces being drawn: float32 pixels (N x H x W x 3) and the windows shapes are painted in."""
 
-    def __init__(self, pixels: np.ndarray) -> None:
+    def __init__(self, pixels: np.ndarray, coords: np.ndarray) -> None:
         self.pixels = pixels
         self.size = pixels.shape[1]
-        self.coords = ((np.arange(self.size) + 0.5) / self.size).astype(np.float32)
+        self.coords = coords  # the pixel centres along a row or column, in unit coordinates
 
     def _span(self, low, high) -> slice:
         # a pixel beyond the box on each side, so float rounding in the box can never cut a covered pixel off
@@ -329,7 +329,7 @@ def _draw(values: dict[str, np.ndarray], size: int, photo: bool) -> np.ndarray:
         pixels += 12.0 * wave[..., None]
     else:
         pixels = pixels * 0.5 + 0.5 * (top + bottom) / 2  # flatter background
-    canvas = _Canvas(pixels)
+    canvas = _Canvas(pixels, coords)
 
     cx, cy, rx, ry, power = v["face_cx"], v["face_cy"], v["face_rx"], v["face_ry"], v["face_power"]
     skin, hair = values["skin"], values["hair"]
