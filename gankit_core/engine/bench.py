@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from gankit_core.engine.layout import to_channels_last
 from gankit_core.engine.peak import conv_peak
 from gankit_core.engine.trainer import Trainer, TrainSettings
 from gankit_core.interfaces import Model
@@ -238,7 +239,7 @@ def benchmark_inference(model: Model, device: str = "cpu", batch_size: int | Non
     rows = [plain]
     fast = choose_precision("auto", target)
     if fast != "fp32":
-        nhwc = Networks({name: module.to(memory_format=torch.channels_last) for name, module in modules.items()})
+        nhwc = Networks({name: to_channels_last(module) for name, module in modules.items()})
         precision = Precision(fast, target)
 
         @contextlib.contextmanager

@@ -24,6 +24,7 @@ from gankit_core.engine.guards import (
     first_step_named,
 )
 from gankit_core.engine.helpers import GeneratorEMA
+from gankit_core.engine.layout import to_channels_last
 from gankit_core.engine.optim import ScheduledOptimizer
 from gankit_core.engine.precision import Precision, choose_device, choose_precision
 from gankit_core.engine.run_dir import open_run_dir, remove_unstarted_run, trim_metrics, write_config
@@ -165,7 +166,7 @@ class Trainer:
                 module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
             module.to(self.device)
             if self.channels_last:
-                module.to(memory_format=torch.channels_last)
+                to_channels_last(module)
             distributed.broadcast_module(module, self.dist)
             modules[name] = module
         return modules
