@@ -17,13 +17,16 @@ from torch import Tensor, nn
 
 
 class ChannelsLastInstanceNorm2d(nn.InstanceNorm2d):
-    """``nn.InstanceNorm2d`` that normalises a batch of one image as batch norm (the same statistics and affine;
-    the output keeps the input's layout) to avoid torch's wrong channels-last gradient there. Larger batches,
+    """``nn.InstanceNorm2d`` that normalises a batch of one image as batch norm on it channels-last (the same
+    statistics and affine) to avoid torch's wrong channels-last gradient there. Larger batches,
     unbatched inputs and norms with running statistics are ``nn.InstanceNorm2d``'s own computation."""
 
     def forward(self, input: Tensor) -> Tensor:
         if input.dim() == 4 and input.shape[0] == 1 and not self.track_running_stats:
-            return F.batch_norm(input, None, None, self.weight, self.bias, True, 0.0, self.eps)
+            # Channels-last in: batch norm's backward is then right whatever strides the gradient arrives with
+            # (for an NCHW input it is wrong too when that gradient is channels-last with an odd batch stride).
+            image = input.contiguous(memory_format=torch.channels_last)
+            return F.batch_norm(image, None, None, self.weight, self.bias, True, 0.0, self.eps)
         return super().forward(input)
 
 
