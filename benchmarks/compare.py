@@ -3,7 +3,7 @@ the ratios, and each gankit step's GFLOP/s as a share of the machine's convoluti
 (gankit_core.engine.peak: measured once, cached per machine). --profile N then prints the N operators where
 gankit's step at the first precision spends its time (torch.profiler, one n_critic cycle, self CPU time).
 Usage: python benchmarks/compare.py dcgan|cregan|ugatit|cyclegan|expression [--batch-size 128] [--steps 5]
-[--profile 15] [--json OUT]"""
+[--channels-last auto|on|off] [--profile 15] [--json OUT]"""
 
 from __future__ import annotations
 
@@ -38,12 +38,15 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--precisions", default="auto,fp32")
+    parser.add_argument("--channels-last", choices=("auto", "on", "off"), default="auto",
+                        help="The engine's memory format (auto: the model's choice on this device).")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="Print the N operators taking most of gankit's step at the first precision.")
     parser.add_argument("--json", type=Path, help="Also write the figures to this file.")
     args = parser.parse_args()
 
     module_name, overrides, engine_settings = REFERENCES[args.model]
+    engine_settings = {**engine_settings, "channels_last": args.channels_last}
     reference = importlib.import_module(module_name)
     try:  # a size or batch the model or its reference cannot take is one line, as in the gankit commands
         model = api.create_model(args.model, **overrides)
@@ -55,23 +58,28 @@ def main() -> None:
         sys.exit(f"error: {error}")
     import torch
 
+    def show(row: dict) -> None:  # each row as soon as it is measured: a run cut short keeps what it has
+        extra = (f"  {row['gflops']:.0f} GFLOP/s = {row['share_of_peak']:.0%} of the {row['precision']} peak "
+                 f"({row['peak_gflops']:.0f})" if "gflops" in row else "")
+        print(f"  {row['step']:<50} {row['ms_per_step']:>9.1f} ms/step  {row['ratio']:.2f}x{extra}", flush=True)
+
+    print(f"{args.model}: batch {batch}, {size}px, {torch.get_num_threads()} threads, torch {torch.__version__}",
+          flush=True)
     cycle = model.config.n_critic  # time whole cycles, as gankit bench does
     reference_ms = median_ms(lambda: [reference_step() for _ in range(cycle)], torch.device("cpu"), args.steps,
                              args.warmup) / cycle
     rows = [{"step": "reference (fp32, eager, NCHW)", "ms_per_step": round(reference_ms, 1), "ratio": 1.0}]
+    show(rows[0])
     for precision in args.precisions.split(","):
         model = api.create_model(args.model, **overrides, batch_size=batch, image_size=size)
         settings = api.train_settings({"device": "cpu", "precision": precision, "progress": False, **engine_settings})
         result = benchmark(model, settings, steps=args.steps, warmup=args.warmup)
-        rows.append({"step": f"gankit --precision {precision} ({result.precision})", "ms_per_step": result.ms_per_step,
+        layout = "channels-last" if result.channels_last else "NCHW"
+        rows.append({"step": f"gankit --precision {precision} ({result.precision}, {layout})", "ms_per_step": result.ms_per_step,
                      "ratio": round(reference_ms / result.ms_per_step, 2), "gflops": result.gflops,
                      "precision": result.precision, "peak_gflops": result.peak_gflops,
                      "share_of_peak": result.share_of_peak, "data_ms": result.data_ms})
-    print(f"{args.model}: batch {batch}, {size}px, {torch.get_num_threads()} threads, torch {torch.__version__}")
-    for row in rows:
-        extra = (f"  {row['gflops']:.0f} GFLOP/s = {row['share_of_peak']:.0%} of the {row['precision']} peak "
-                 f"({row['peak_gflops']:.0f})" if "gflops" in row else "")
-        print(f"  {row['step']:<40} {row['ms_per_step']:>9.1f} ms/step  {row['ratio']:.2f}x{extra}")
+        show(rows[-1])
     if args.json:
         args.json.write_text(json.dumps({"model": args.model, "batch_size": batch, "image_size": size, "rows": rows},
                                         indent=2))

@@ -92,3 +92,21 @@ def test_a_channels_last_training_step_has_the_nchw_steps_gradients(batch_size):
     nhwc, nchw = first_step_gradients(batch_size, "on"), first_step_gradients(batch_size, "off")
     for name, gradient in nchw.items():
         assert relative_error(nhwc[name], gradient) < 1e-4, name
+
+
+@pytest.mark.parametrize(("name", "precision", "expected"), [
+    ("cyclegan", "fp32", False),  # instance norms: NCHW in fp32 on a CPU
+    ("cyclegan", "bf16", True),
+    ("dcgan", "fp32", True),  # batch norms keep the layout
+])
+def test_auto_channels_last_on_a_cpu(name, precision, expected):
+    overrides = {"g_width": 8, "d_width": 8, "n_blocks": 1} if name == "cyclegan" else {"g_features": 8, "d_features": 8}
+    model = api.create_model(name, image_size=32, batch_size=2, **overrides)
+    trainer = Trainer(model, api.train_settings({"device": "cpu", "precision": precision, "progress": False}),
+                      write=False)
+    trainer.setup()
+    trainer.loader.close()
+    assert trainer.channels_last is expected
+    convolution = next(m for m in trainer.modules.values() if any(True for _ in m.parameters()))
+    weight = next(p for p in convolution.parameters() if p.dim() == 4)
+    assert weight.is_contiguous(memory_format=NHWC) is expected

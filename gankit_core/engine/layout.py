@@ -30,6 +30,11 @@ class ChannelsLastInstanceNorm2d(nn.InstanceNorm2d):
         return super().forward(input)
 
 
+def has_instance_norms(network: nn.Module) -> bool:
+    """Whether ``network`` has instance norms, which torch computes in NCHW whatever layout they are given."""
+    return any(isinstance(module, nn.InstanceNorm2d) for module in network.modules())
+
+
 def keep_instance_norms_correct(network: nn.Module) -> nn.Module:
     """Make every plain ``nn.InstanceNorm2d`` in ``network`` (those without running statistics) a
     ``ChannelsLastInstanceNorm2d``, in place: the same module objects with the same parameters, buffers and

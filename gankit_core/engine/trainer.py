@@ -24,7 +24,7 @@ from gankit_core.engine.guards import (
     first_step_named,
 )
 from gankit_core.engine.helpers import GeneratorEMA
-from gankit_core.engine.layout import to_channels_last
+from gankit_core.engine.layout import has_instance_norms, to_channels_last
 from gankit_core.engine.optim import ScheduledOptimizer
 from gankit_core.engine.precision import Precision, choose_device, choose_precision
 from gankit_core.engine.run_dir import open_run_dir, remove_unstarted_run, trim_metrics, write_config
@@ -157,8 +157,12 @@ class Trainer:
         """Every network on the device, NHWC where it pays, identical on every rank."""
         if self.settings.channels_last == "auto":
             # NHWC feeds tensor cores on GPUs; on CPUs it pays for activation-heavy convs (DCGAN) but not for
-            # weight-heavy nets on tiny maps (CREGAN's critic), so the model says which it is.
-            self.channels_last = self.device.type == "cuda" or self.model.channels_last_on_cpu
+            # weight-heavy nets on tiny maps (CREGAN's critic), so the model says which it is. In fp32 on a CPU,
+            # networks with instance norms stay NCHW: torch's instance norm hands NCHW back, so each norm costs
+            # layout copies both ways, and oneDNN's fp32 NCHW convolutions are as fast (docs/speed.md: CycleGAN's
+            # fp32 step went from 0.89x to 1.06x the reference's).
+            flips = self.precision.mode == "fp32" and any(has_instance_norms(m) for m in modules.values())
+            self.channels_last = self.device.type == "cuda" or (self.model.channels_last_on_cpu and not flips)
         else:
             self.channels_last = self.settings.channels_last == "on"
         for name, module in modules.items():
