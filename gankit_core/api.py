@@ -83,6 +83,17 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
     return document
 
 
+def run_config(document: dict[str, Any], where: str | Path) -> dict[str, Any]:
+    """The model config of a run's config.toml (``where``), migrated to the installed model's config version (a
+    run written before versions were recorded is version 1)."""
+    model_class = get_entry("model", document["model"]).load()
+    try:
+        migrated = model_class.migrate_config(document.get("config", {}), document.get("config_version", 1))
+    except ConfigError as error:
+        raise ConfigError(f"{where}: {error}") from None
+    return migrated.values
+
+
 def resume(run_dir: str | Path, steps: int | None = None, **overrides: Any):
     """Continue a run exactly where its latest checkpoint stopped, to ``steps`` in total."""
     from gankit_core.engine import Trainer
@@ -90,7 +101,8 @@ def resume(run_dir: str | Path, steps: int | None = None, **overrides: Any):
 
     run_dir = Path(run_dir)
     document = read_run(run_dir)
-    model = create_model(document["model"], **document.get("config", {}))
+    # Migrated quietly: the checkpoint, read next, is migrated the same way and its warning names what was filled.
+    model = create_model(document["model"], **run_config(document, run_dir / "config.toml"))
     values = {**document.get("train", {}), **overrides}
     if steps is not None:  # an explicit total replaces the run's own steps or epochs
         values["steps"] = steps

@@ -248,10 +248,14 @@ def _model_overrides(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
     config: dict[str, Any] = {}
     train: dict[str, Any] = {}
     if options.get("config_file") is not None:
+        from gankit_core import api
+
         document = read_toml(options["config_file"])
-        config.update(document.get("config", {}))
+        run_written = "model" in document and "versions" in document  # a run's config.toml: migrate its config
+        config.update(api.run_config(document, options["config_file"]) if run_written else document.get("config", {}))
         train.update(document.get("train", {}))
-        config.update({k: v for k, v in document.items() if k not in ("config", "train", "versions", "model")})
+        config.update({k: v for k, v in document.items()
+                       if k not in ("config", "train", "versions", "model", "config_version", "preset")})
     for flag, key in (("batch_size", "batch_size"), ("image_size", "image_size"), ("data", "data")):
         if options.get(flag) is not None:
             config[key] = options[flag]

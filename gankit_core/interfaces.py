@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any, ClassVar, NamedTuple, Protocol
 
@@ -75,6 +75,46 @@ class ModelConfig:
         from gankit_core.engine.schedules import parse_schedule
 
         parse_schedule(self.lr_schedule)
+
+
+@dataclasses.dataclass(frozen=True)
+class ConfigMigration:
+    """What changed in a model's config from one version to the next, so that a config saved by the older version
+    (a checkpoint, a run's config.toml) is read as that version meant it, never with today's defaults.
+
+    ``Model.config_migrations[N]`` takes version N to N + 1, in this order: ``renamed`` (old name -> new name),
+    ``removed`` (a key the new version no longer has -> the one value of it that the new version still
+    reproduces; a saved config holding another value is refused), and ``added`` (a new key -> the value that
+    reproduces version N's behaviour, or a function of the version-N config giving it; filled only where the
+    saved config lacks the key, since a config saved between two releases may already hold it).
+    """
+
+    added: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    renamed: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    removed: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class MigratedConfig:
+    """A saved config brought to today's version: ``values`` to build the model from, and what was done."""
+
+    values: dict[str, Any]
+    version: int  # the version the config was saved as
+    filled: dict[str, Any]  # keys the saved config lacked -> the older version's value now filled in
+    defaulted: dict[str, Any]  # keys no migration declares -> today's default (a plugin that forgot a migration)
+
+    def describe(self, model: str, current: int) -> str | None:
+        """One line naming every filled key and its value, or None when nothing was filled."""
+        if not self.filled and not self.defaulted:
+            return None
+        parts = []
+        if self.filled:
+            filled = ", ".join(f"{key}={value!r}" for key, value in self.filled.items())
+            parts.append(f"filled {filled}, the values that reproduce version {self.version}")
+        if self.defaulted:
+            defaulted = ", ".join(f"{key}={value!r}" for key, value in self.defaulted.items())
+            parts.append(f"took today's defaults for {defaulted}, which no migration of the model declares")
+        return f"config version {self.version} of model '{model}' read as version {current}: {'; '.join(parts)}"
 
 
 # The constructor arguments a model passes when it builds a component by registry name. A component takes the
@@ -193,6 +233,12 @@ class Model(ABC):
     """Metric names the model computes itself in ``evaluate`` (besides FID/KID on ``generate``)."""
     default_metrics: ClassVar[tuple[str, ...]] = ("fid", "kid")
     """What ``gankit eval MODEL`` reports when no ``--metric`` is given."""
+    config_version: ClassVar[int] = 1
+    """The version of ``Config``: raise it whenever a key is added, renamed or removed, or a default changes what
+    a saved config means, and say how the older version reads in ``config_migrations``."""
+    config_migrations: ClassVar[Mapping[int, ConfigMigration]] = {}
+    """``{N: ConfigMigration}`` for every N below ``config_version``: how a config of version N becomes N + 1.
+    Checkpoints and run directories record their config's version; loading and resuming migrate it."""
 
     def __init__(self, config: ModelConfig | None = None, **overrides: Any) -> None:
         from gankit_core.config import resolve_config
@@ -246,14 +292,36 @@ class Model(ABC):
         size = self.config.image_size
         return (torch.zeros(2, 3, size, size),)
 
+    @classmethod
+    def migrate_config(cls, values: Mapping[str, Any], version: int) -> MigratedConfig:
+        """A config saved as ``version`` (a checkpoint's, a config.toml's) as today's version reads it: each step of
+        ``config_migrations`` applied in turn. A key still missing after them takes today's default and is
+        reported apart (no migration declared it). Raises ConfigError for a version newer than this model's, or a
+        removed key whose saved value today's code no longer reproduces."""
+        from gankit_core.errors import ConfigError
 
-class Trainer(Protocol):
-    """The engine's contract (gankit_core.engine.Trainer implements it)."""
-
-    step: int
-
-    def fit(self, steps: int) -> Any:
-        """Train until global step ``steps`` (resuming where the run left off); returns the run's result."""
-
-    def save_checkpoint(self) -> Any:
-        """Write a checkpoint of the current step, atomically."""
+        if version > cls.config_version:
+            raise ConfigError(f"the config is version {version} of model '{cls.name}', newer than the installed "
+                              f"plugin's version {cls.config_version}: upgrade the plugin that gives '{cls.name}'")
+        migrated, filled = dict(values), {}
+        for step in range(version, cls.config_version):
+            migration = cls.config_migrations.get(step)
+            if migration is None:  # the plugin's bug, not the user's: a traceback
+                raise TypeError(f"model '{cls.name}' is at config version {cls.config_version} but declares no "
+                                f"migration from version {step} (config_migrations[{step}])")
+            for old, new in migration.renamed.items():
+                if old in migrated:
+                    migrated[new] = migrated.pop(old)
+            for key, reproduced in migration.removed.items():
+                saved = migrated.pop(key, reproduced)
+                if saved != reproduced:
+                    raise ConfigError(f"the config sets {key} = {saved!r}, which model '{cls.name}' no longer "
+                                      f"has since config version {step + 1} (only {reproduced!r} is reproduced); "
+                                      "use the plugin version it was saved with")
+            for key, value in migration.added.items():
+                if key not in migrated:
+                    migrated[key] = value(migrated) if callable(value) else value
+                    filled[key] = migrated[key]
+        defaults = dataclasses.asdict(cls.Config())
+        defaulted = {key: value for key, value in defaults.items() if key not in migrated}
+        return MigratedConfig({**migrated, **defaulted}, version, filled, defaulted)

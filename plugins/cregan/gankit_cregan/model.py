@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from gankit_core.engine.helpers import frozen
 from gankit_core.errors import ConfigError
-from gankit_core.interfaces import Model, ModelConfig, OptimizerSpec
+from gankit_core.interfaces import ConfigMigration, Model, ModelConfig, OptimizerSpec
 
 REGIONS = ("mouth", "eyes")  # Algorithm 1's order within an iteration
 BOX_FIELDS = {"eyes": "eye_box", "mouth": "mouth_box"}
@@ -117,6 +117,15 @@ class CREGAN(Model):
     # Measured with gankit bench on a 2-core AVX512-BF16 CPU at 64 px: NHWC made the step 1.3x slower (the
     # critic's 4x4 convs on 1-4 px maps dominate), so the engine keeps NCHW here on CPUs.
     channels_last_on_cpu = False
+    config_version = 2
+    config_migrations = {
+        # Version 1: every config saved before versions were recorded. The first CREGAN had G predict the whole
+        # image from a random start, at the critic's rate, used everywhere (the paper's form); the keys below came
+        # later, and a config saved in between already holds some of them (only the missing ones are filled).
+        # n_critic was always saved (it is a ModelConfig field), so its old default of 3 needs no filling.
+        1: ConfigMigration(added={"g_lr": lambda old: old["lr"], "composite": "whole", "band": 0, "residual": False,
+                                  "identity_start": False, "smooth": 0}),
+    }
 
     def build(self) -> dict[str, nn.Module]:
         from gankit_core import api

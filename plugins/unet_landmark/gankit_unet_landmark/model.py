@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from gankit_core.engine.helpers import frozen
 from gankit_core.errors import ConfigError
-from gankit_core.interfaces import Model, ModelConfig, OptimizerSpec, Stage
+from gankit_core.interfaces import ConfigMigration, Model, ModelConfig, OptimizerSpec, Stage
 
 FUSION, TRANSFER = "fusion", "transfer"
 
@@ -136,6 +136,14 @@ class ExpressionTransfer(Model):
     sample_columns = 5  # source, target, fused landmarks, output, truth
     own_metrics = ("transfer",)
     default_metrics = ("transfer",)
+    config_version = 2
+    config_migrations = {
+        # Version 1: every config saved before versions were recorded. The first model was the paper's as printed:
+        # a U-Net drawing the whole face from a random start, Phi from a random start, sharp landmark lines. The
+        # keys below came later (a config saved in between holds some of them; only the missing ones are filled).
+        1: ConfigMigration(added={"residual": False, "identity_start": False, "fusion_identity_start": False,
+                                  "landmark_blur": 0.0}),
+    }
 
     def __init__(self, config=None, **overrides) -> None:
         super().__init__(config, **overrides)
