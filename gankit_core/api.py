@@ -26,10 +26,11 @@ def get_entry(kind: str, name: str) -> Entry:
     return get_registry().get(kind, name)
 
 
-def create_model(name: str, config: Any = None, **overrides: Any):
-    """A model recipe by name, its config from the paper's defaults with ``overrides``."""
+def create_model(name: str, config: Any = None, *, preset: str | None = None, **overrides: Any):
+    """A model recipe by name, its config from the paper's defaults, then the named ``preset``'s values
+    (``Model.presets``), then ``overrides``."""
     model_class = get_entry("model", name).load()
-    return model_class(config, **overrides)
+    return model_class(config, preset=preset, **overrides)
 
 
 def create_component(kind: str, name: str, **kwargs: Any):
@@ -55,13 +56,23 @@ def train_settings(values: dict[str, Any]):
     return resolve_config(TrainSettings, {**dataclasses.asdict(TrainSettings()), **values})
 
 
+def run_settings(model, values: dict[str, Any]):
+    """Engine settings for training ``model``: its preset's train-loop values (``steps``, ``sample_every``) as if
+    given first, then ``values`` (an explicit ``epochs`` replaces the preset's ``steps``)."""
+    preset = model.preset_named(model.preset).settings if model.preset is not None else {}
+    if "epochs" in values:
+        preset.pop("steps", None)
+    return train_settings({**preset, **values})
+
+
 def train(model, *, out: str | Path | None = None, dataset=None, **settings: Any):
-    """Train a model (instance or name) on its configured data; returns a RunResult with the run directory."""
+    """Train a model (instance or name) on its configured data; returns a RunResult with the run directory. A model
+    created with a preset trains for the preset's steps unless ``steps`` or ``epochs`` is given."""
     from gankit_core.engine import Trainer
 
     if isinstance(model, str):
         model = create_model(model)
-    trainer = Trainer(model, train_settings(settings), dataset=dataset, run_dir=out)
+    trainer = Trainer(model, run_settings(model, settings), dataset=dataset, run_dir=out)
     return trainer.fit()
 
 

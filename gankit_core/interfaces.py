@@ -77,6 +77,33 @@ class ModelConfig:
         parse_schedule(self.lr_schedule)
 
 
+# Train-loop settings a preset may set beside config keys (``gankit run --preset`` applies them as if given on the
+# command line; an explicit flag or ``--set`` wins).
+PRESET_SETTINGS = ("steps", "sample_every")
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """A named configuration a model declares beside its defaults: ``gankit run MODEL --preset NAME``."""
+
+    summary: str
+    """One line: what it is for."""
+    overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    """Config field -> value (and ``steps``/``sample_every``, train-loop settings); empty for ``paper``."""
+    measured: str = ""
+    """One line: the training time measured on the 2-core CPU and the quality reached, with its doc page."""
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The overrides of the model's config."""
+        return {key: value for key, value in self.overrides.items() if key not in PRESET_SETTINGS}
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The overrides of the train-loop settings (``steps``, ``sample_every``)."""
+        return {key: value for key, value in self.overrides.items() if key in PRESET_SETTINGS}
+
+
 @dataclasses.dataclass(frozen=True)
 class ConfigMigration:
     """What changed in a model's config from one version to the next, so that a config saved by the older version
@@ -233,6 +260,12 @@ class Model(ABC):
     """Metric names the model computes itself in ``evaluate`` (besides FID/KID on ``generate``)."""
     default_metrics: ClassVar[tuple[str, ...]] = ("fid", "kid")
     """What ``gankit eval MODEL`` reports when no ``--metric`` is given."""
+    presets: ClassVar[Mapping[str, Preset]] = {"paper": Preset("the model's defaults: its paper's configuration")}
+    """Named configurations beside the defaults (``gankit run MODEL --preset NAME``, listed by ``gankit info``):
+    ``paper`` (the defaults, no overrides) and ``cpu`` (what gives a result that looks right in minutes on a 2-core
+    CPU, with what was measured)."""
+    preset: str | None = None
+    """The preset this instance's config started from (its run's config.toml records it), or None."""
     config_version: ClassVar[int] = 1
     """The version of ``Config``: raise it whenever a key is added, renamed or removed, or a default changes what
     a saved config means, and say how the older version reads in ``config_migrations``."""
@@ -240,11 +273,23 @@ class Model(ABC):
     """``{N: ConfigMigration}`` for every N below ``config_version``: how a config of version N becomes N + 1.
     Checkpoints and run directories record their config's version; loading and resuming migrate it."""
 
-    def __init__(self, config: ModelConfig | None = None, **overrides: Any) -> None:
+    def __init__(self, config: ModelConfig | None = None, *, preset: str | None = None, **overrides: Any) -> None:
+        """The config from ``config`` (default: the paper's), then the ``preset``'s values, then ``overrides``."""
         from gankit_core.config import resolve_config
 
         base = config if config is not None else self.Config()
-        self.config = resolve_config(type(base), {**dataclasses.asdict(base), **overrides}, owner=self.name)
+        chosen = self.preset_named(preset).config if preset is not None else {}
+        self.config = resolve_config(type(base), {**dataclasses.asdict(base), **chosen, **overrides}, owner=self.name)
+        self.preset = preset
+
+    @classmethod
+    def preset_named(cls, name: str) -> Preset:
+        """The preset called ``name``; ConfigError naming the model's presets when it has none by that name."""
+        if name not in cls.presets:
+            from gankit_core.errors import ConfigError
+
+            raise ConfigError(f"model '{cls.name}' has no preset '{name}'; its presets are {', '.join(cls.presets)}")
+        return cls.presets[name]
 
     @abstractmethod
     def build(self) -> dict[str, nn.Module]:

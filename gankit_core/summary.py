@@ -104,6 +104,9 @@ def describe(entry: Entry, layers: bool = False) -> dict[str, Any]:
     if entry.kind == "model":
         model = target()
         info["config"] = [{"name": n, "type": t, "default": d} for n, t, d in config_fields(model.Config)]
+        info["config_version"] = model.config_version
+        info["presets"] = [{"name": name, "summary": preset.summary, "overrides": dict(preset.overrides),
+                            "measured": preset.measured} for name, preset in model.presets.items()]
         networks = model.build()
         info["inference_networks"] = list(model.inference_networks)
         info["stages"] = [{"name": stage.name, "steps": stage.steps, "epochs": stage.epochs,

@@ -9,7 +9,7 @@ from gankit_dcgan.model import DCGAN, DCGANConfig
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from gankit_core.interfaces import Discriminator
+from gankit_core.interfaces import Discriminator, Preset
 
 
 class SpectralNormDiscriminator(Discriminator):
@@ -43,3 +43,5 @@ class HingeDCGAN(DCGAN):
 
     name = "hinge-dcgan"
     Config = HingeDCGANConfig
+    # Its own presets: DCGAN's `cpu` preset was measured with DCGAN's discriminator and loss, not these.
+    presets = {"paper": Preset("SNGAN's discriminator and hinge loss on DCGAN's layout (the defaults)")}
