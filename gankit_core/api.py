@@ -1,15 +1,22 @@
-"""The Python API: everything the CLI does, callable from Python (the CLI is a thin layer over this)."""
+"""The Python API: everything the CLI does, callable from Python (the CLI is a thin layer over this).
+
+Loading a checkpoint for inference lives in gankit_core.inference (``LoadedModel``, ``load_checkpoint``,
+``generate``), which the metrics use too; it is part of this API under the same names."""
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gankit_core.errors import CheckpointError, ConfigError
+from gankit_core.errors import ConfigError
+from gankit_core.inference import LoadedModel, generate, load_checkpoint
 from gankit_core.plugins import get_registry
 from gankit_core.registry import Entry
+
+__all__ = ["LoadedModel", "create_component", "create_model", "evaluate", "generate", "get_entry", "list_entries",
+           "list_models", "load_checkpoint", "read_run", "resume", "run_config", "run_settings", "sample", "train",
+           "train_settings"]
 
 
 def list_entries(pattern: str = "*", kind: str | None = None) -> list[Entry]:
@@ -122,90 +129,9 @@ def resume(run_dir: str | Path, steps: int | None = None, **overrides: Any):
     return trainer.fit()
 
 
-@dataclass
-class LoadedModel:
-    """A model restored from a checkpoint for inference: networks in eval mode (EMA weights of its inference
-    networks where the run kept them)."""
-
-    model: Any
-    nets: Any
-    step: int
-    path: Path
-    device: Any
-    _datasets: dict = dataclasses.field(default_factory=dict, repr=False)  # (spec, seed) -> Dataset
-    baseline: LoadedModel | None = None  # another run of the same model that ``evaluate`` compares against
-    inception: str | None = None  # the Inception file ``gankit eval --inception`` names, for a model's own FID/KID
-    stage: str | None = None  # the training stage the checkpoint's last step belonged to (None: a one-stage model)
-
-    def inputs(self, n: int, seed: int = 0, data: str | None = None) -> dict[str, Any]:
-        """Fixed inputs for ``n`` samples drawn with ``seed`` (real inputs from ``data`` when the model needs them)."""
-        import torch
-
-        from gankit_core.data import open_dataset
-        from gankit_core.images import to_unit
-
-        generator = torch.Generator().manual_seed(seed)
-        batch: dict[str, Any] = {}
-        if self.model.sample_needs_data:
-            key = (data or self.model.config.data, seed)
-            if key not in self._datasets:  # opened once, not once per batch of samples
-                self._datasets[key] = open_dataset(key[0], self.model.config.image_size, seed=seed)
-            dataset = self._datasets[key]
-            raw = dataset.take(torch.arange(min(n, len(dataset))))
-            batch = {k: (to_unit(v) if v.dtype == torch.uint8 and v.dim() == 4 else v) for k, v in raw.items()}
-        inputs = self.model.sample_inputs(n, batch, generator)
-        return {k: v.to(self.device) for k, v in inputs.items()}
-
-    def sample(self, n: int = 64, seed: int = 0, data: str | None = None):
-        """The model's sample grid images for ``n`` fixed inputs (rows of ``model.sample_columns``), on the CPU."""
-        import torch
-
-        with torch.no_grad():
-            return self.model.sample(self.nets, self.inputs(n, seed, data)).float().cpu()
-
-    def generate(self, n: int = 64, seed: int = 0, data: str | None = None):
-        """Only the generated images for ``n`` fixed inputs (what FID/KID measure), in [-1, 1], on the CPU."""
-        import torch
-
-        with torch.no_grad():
-            return self.model.generate(self.nets, self.inputs(n, seed, data)).float().cpu()
-
-
-def load_checkpoint(path: str | Path, model: str | None = None, device: str = "cpu") -> LoadedModel:
-    """Rebuild a model from a checkpoint (file or run directory) for inference."""
-    from gankit_core.engine import checkpoint as ckpt
-    from gankit_core.engine.precision import choose_device
-    from gankit_core.interfaces import Networks
-
-    checkpoint = ckpt.read(path)
-    if model is not None and checkpoint.model != model:
-        raise CheckpointError(f"{checkpoint.path}: checkpoint is from model '{checkpoint.model}', not '{model}'")
-    instance = create_model(checkpoint.model, **checkpoint.meta("config", {}))
-    modules = instance.build()
-    target = choose_device(device)
-    for name, module in modules.items():
-        prefix = "ema" if name in instance.inference_networks and checkpoint.has_module(name, "ema") else "net"
-        checkpoint.load_module(name, module, prefix=prefix)
-        module.to(target).eval()
-    return LoadedModel(instance, Networks(modules), checkpoint.step, checkpoint.path, target,
-                       stage=checkpoint.meta("stage"))
-
-
 def sample(checkpoint: str | Path, n: int = 64, seed: int = 0, device: str = "cpu"):
     """Images in [-1, 1] (N x 3 x H x W) from a checkpoint."""
     return load_checkpoint(checkpoint, device=device).sample(n, seed)
-
-
-def generate(loaded: LoadedModel, count: int, seed: int = 0, batch_size: int = 64, data: str | None = None):
-    """``count`` generated images (``Model.generate``, never the grid's real inputs) as uint8, in batches."""
-    import torch
-
-    from gankit_core.images import to_uint8
-
-    chunks = []
-    for index, start in enumerate(range(0, count, batch_size)):
-        chunks.append(to_uint8(loaded.generate(min(batch_size, count - start), seed=seed + index, data=data)))
-    return torch.cat(chunks)
 
 
 def evaluate(checkpoint: str | Path, metrics: list[str] | None = None, count: int = 1000, data: str | None = None,
@@ -225,7 +151,7 @@ def evaluate(checkpoint: str | Path, metrics: list[str] | None = None, count: in
     if baseline is not None:
         if not model.own_metrics:
             raise GankitError(f"model '{model.name}' has no evaluation of its own to compare a baseline in")
-        loaded.baseline = load_checkpoint(baseline, model=model.name, device=device)
+        baseline = load_checkpoint(baseline, model=model.name, device=device)
     metrics = metrics or list(model.default_metrics)
     own = set(model.own_metrics)
     registered = set(get_registry().names("metric"))
@@ -233,11 +159,10 @@ def evaluate(checkpoint: str | Path, metrics: list[str] | None = None, count: in
     if unknown:
         raise GankitError(f"model '{model.name}' cannot be evaluated with {', '.join(unknown)}; "
                           f"it offers {', '.join(sorted(own | registered))}")
+    evaluation = Evaluation(loaded, count, seed=seed, data=data, device=device, inception=inception, baseline=baseline)
     results: dict[str, float | None] = {}
     if own & set(metrics):
-        loaded.inception = inception
-        results.update(model.evaluate(loaded, count=count, seed=seed, data=data))
-    evaluation = Evaluation(loaded, count, seed=seed, data=data, device=device, inception=inception)
+        results.update(model.evaluate(evaluation))
     for name in metrics:
         if name in own:
             continue

@@ -13,10 +13,13 @@ import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
-from typing import Any, ClassVar, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from gankit_core.metrics.evaluation import Evaluation
 
 # A batch on the device: "image" (float, [-1, 1], N x 3 x H x W) and whatever else the dataset gives
 # ("landmarks" N x 68 x 2 in pixels, "eye_box"/"mouth_box" N x 4 as x0, y0, x1, y1, "expression", ...).
@@ -26,9 +29,23 @@ Batch = dict[str, Tensor]
 class Generator(nn.Module):
     """A network that maps noise or an image to an image in [-1, 1]."""
 
+    def example_inputs(self) -> tuple[Tensor, ...] | None:
+        """Inputs (batch of 2) at the size the network was built for: ``gankit info NAME --layers`` traces it with
+        them. None: it declares none, and gets no layer table."""
+        return None
+
 
 class Discriminator(nn.Module):
     """A network that maps an image to real/fake logits (one per sample, or a map of patch scores)."""
+
+    def example_inputs(self) -> tuple[Tensor, ...] | None:
+        """Inputs (batch of 2) at the size the network was built for, as ``Generator.example_inputs``."""
+        return None
+
+
+class TableRow(nn.Sequential):
+    """One row of a paper's layer table (LeakyReLU, conv, batch norm, say): ``gankit info --layers`` lists it as one
+    row, its type the names of its layers, and does not list those layers again."""
 
 
 class Loss(ABC):
@@ -230,6 +247,38 @@ class StepContext(Protocol):
         """Uniform [0, 1) noise on the device, sliced per rank like ``randn``."""
 
 
+@runtime_checkable
+class SwapsRegions(Protocol):
+    """A model that exchanges a region between two faces (``gankit swap``; cregan)."""
+
+    def swap(self, nets: Networks, a: Tensor, b: Tensor, boxes_a: Tensor,
+             boxes_b: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(A with B's region, B with A's region, the exchange mask) for images in [-1, 1] and their region boxes
+        (N x 4: x0, y0, x1, y1 in pixels)."""
+
+    def band_pixels(self, size: int) -> float:
+        """Width in pixels, at ``size``, of the feathered band around the exchange area that the output also
+        changes."""
+
+
+@runtime_checkable
+class TransfersExpressions(Protocol):
+    """A model that puts one face's expression on another (``gankit transfer``; expression)."""
+
+    def transfer(self, nets: Networks, source_points: Tensor, target: Tensor,
+                 target_points: Tensor) -> tuple[Tensor, Tensor]:
+        """(the target image wearing the source's expression, the landmark image that guided it) from the source's
+        68 points, the target image (N x 3 x S x S in [-1, 1]) and its 68 points."""
+
+
+@runtime_checkable
+class Translates(Protocol):
+    """A model that maps images between two domains (``gankit translate``; ugatit, cyclegan)."""
+
+    def translate(self, nets: Networks, images: Tensor, direction: str) -> Tensor:
+        """``images`` (N x 3 x S x S in [-1, 1]) translated ``"a2b"`` or ``"b2a"``."""
+
+
 class Model(ABC):
     """A GAN recipe: a config with the paper's defaults, networks, optimizers and one training step.
 
@@ -326,8 +375,10 @@ class Model(ABC):
         A model that shows its inputs beside its outputs (real, translated, reconstructed) overrides this."""
         return self.generate(nets, inputs)
 
-    def evaluate(self, loaded: Any, count: int, seed: int = 0, data: str | None = None) -> dict[str, float]:
-        """The model's ``own_metrics`` for a loaded checkpoint (``gankit eval``); only called when it has some."""
+    def evaluate(self, evaluation: Evaluation) -> dict[str, float]:
+        """The model's ``own_metrics`` for ``gankit eval`` (only called when it has some). ``evaluation`` holds the
+        loaded checkpoint (``.loaded``: model, networks, device), what the user asked for (``count``, ``seed``,
+        ``data``, ``inception``) and another run to report beside it (``baseline``, from ``--baseline``)."""
         from gankit_core.errors import GankitError
 
         raise GankitError(f"model '{self.name}' has no evaluation of its own; use --metric fid or kid")

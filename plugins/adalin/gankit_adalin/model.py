@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gankit_core.engine.helpers import frozen
+from gankit_core import frozen
 from gankit_core.errors import ConfigError
 from gankit_core.interfaces import Model, ModelConfig, OptimizerSpec, Preset
 from gankit_core.losses import least_squares

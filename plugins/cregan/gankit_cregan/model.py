@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from gankit_core.engine.helpers import frozen
+from gankit_core import frozen
 from gankit_core.errors import ConfigError
 from gankit_core.interfaces import ConfigMigration, Model, ModelConfig, OptimizerSpec, Preset
 
@@ -263,7 +263,9 @@ class CREGAN(Model):
             return (torch.zeros(2, 3, size, size), torch.ones(2, 1, size, size))
         return (torch.zeros(2, 3, size, size),)
 
-    def evaluate(self, loaded, count: int, seed: int = 0, data: str | None = None) -> dict[str, float]:
+    def evaluate(self, evaluation) -> dict[str, float]:
         from gankit_cregan.evaluation import evaluate_exchange
 
-        return evaluate_exchange(self, loaded.nets, loaded.device, count=count, seed=seed, data=data)
+        loaded = evaluation.loaded
+        return evaluate_exchange(self, loaded.nets, loaded.device, count=evaluation.count, seed=evaluation.seed,
+                                 data=evaluation.data)

@@ -94,7 +94,11 @@ def test_short_training_run_has_finite_losses(tmp_path, precision):
     result = check_model_contract("cregan", tmp_path, steps=3, precision=precision, n_critic=3, **TINY)
     rows = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
     assert "loss_rec" in rows[2] and "loss_rec" not in rows[0]  # the paper's trainG 3: G on every third iteration
-    assert all(np.isfinite(row["loss_d"]) and row["gp"] >= 0 for row in rows)
+    assert all(np.isfinite(row["loss_d"]) and np.isfinite(row["gp"]) for row in rows)
+    # The penalty reads the critic's gradient at the interpolates: a penalty cut off from the critic (no gradient)
+    # is exactly (0 - 1)^2 = 1 at every step, and one cut off from the interpolates would not move between steps.
+    penalties = [row["gp"] for row in rows]
+    assert all(value > 0 and value != 1.0 for value in penalties) and len(set(penalties)) == len(penalties)
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from gankit_core.engine.helpers import ImagePool, frozen
+from gankit_core import ImagePool, frozen
 from gankit_core.errors import ConfigError
 from gankit_core.interfaces import Model, ModelConfig, OptimizerSpec, Preset
 from gankit_core.losses import least_squares
@@ -69,7 +69,7 @@ class CycleGAN(Translator, Model):
 
     def build(self) -> dict[str, nn.Module]:
         from gankit_core import api
-        from gankit_cyclegan.networks import init_weights
+        from gankit_core.weights import init_weights
 
         c = self.config
         nets: dict[str, nn.Module] = {}

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from gankit_core.engine.helpers import frozen
+from gankit_core import frozen
 from gankit_core.interfaces import Model, ModelConfig, OptimizerSpec, Preset
 
 
@@ -48,7 +48,7 @@ class DCGAN(Model):
 
     def build(self) -> dict[str, nn.Module]:
         from gankit_core import api
-        from gankit_dcgan.networks import init_weights
+        from gankit_core.weights import init_weights
 
         c = self.config
         generator = api.create_component("generator", c.generator, latent_dim=c.latent_dim, width=c.g_features,

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from gankit_core.engine.helpers import frozen
+from gankit_core import frozen
 from gankit_core.errors import ConfigError
 from gankit_core.interfaces import ConfigMigration, Model, ModelConfig, OptimizerSpec, Preset, Stage
 
@@ -166,7 +166,7 @@ class ExpressionTransfer(Model):
 
     def build(self) -> dict[str, nn.Module]:
         from gankit_core import api
-        from gankit_unet_landmark.networks import init_weights
+        from gankit_core.weights import init_weights
 
         c = self.config
         options = {"residual": True, "identity_start": c.identity_start} if c.residual else {}
@@ -312,7 +312,8 @@ class ExpressionTransfer(Model):
                 "fusion": (blank, blank.clone()),  # two tensors: an exporter tracing one aliased input would merge them
                 "landmark_discriminator": (blank,)}[network]
 
-    def evaluate(self, loaded, count: int, seed: int = 0, data: str | None = None) -> dict[str, float]:
+    def evaluate(self, evaluation) -> dict[str, float]:
         from gankit_unet_landmark.evaluation import evaluate_transfer
 
-        return evaluate_transfer(loaded, count=count, seed=seed, data=data)
+        return evaluate_transfer(evaluation.loaded, count=evaluation.count, seed=evaluation.seed, data=evaluation.data,
+                                 baseline=evaluation.baseline)
