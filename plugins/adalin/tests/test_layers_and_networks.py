@@ -123,3 +123,19 @@ def test_table_1_global_discriminator_count():
     assert trainable(discriminator) == 53_130_176
     local = api.create_component("discriminator", "ugatit", width=64, layers=5, image_size=256)
     assert trainable(local) == 3_290_560  # the local one, which Table 1 does not list
+
+
+def test_a_residual_generator_with_identity_start_starts_as_the_identity_and_learns():
+    """The gankit option (paper 001's generator draws the whole image): the zeroed last conv lets the image pass
+    unchanged, and one optimizer step already changes the output."""
+    generator = api.create_component("generator", "ugatit", image_size=32, width=8, n_blocks=1, residual=True,
+                                     identity_start=True)
+    image = torch.rand(2, 3, 32, 32) * 2 - 1
+    translated, cam_logit, _ = generator.translate_with_attention(image)
+    assert torch.equal(translated, image) and cam_logit.shape == (2, 2)
+    optimizer = torch.optim.Adam(generator.parameters(), lr=1e-3)
+    (generator(image) - image.flip(-1)).abs().mean().backward()
+    optimizer.step()
+    assert not torch.equal(generator(image), image)
+    with pytest.raises(ConfigError, match="identity_start needs residual"):
+        api.create_component("generator", "ugatit", image_size=32, identity_start=True)
