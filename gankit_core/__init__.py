@@ -15,6 +15,7 @@ _API = (
     "get_entry",
     "train",
     "load_checkpoint",
+    "load_pretrained",
     "sample",
 )
 
