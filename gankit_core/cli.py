@@ -375,10 +375,11 @@ def _add_builtin_command_modules() -> None:
     from gankit_core.cli_data import data_group, landmarks_command
     from gankit_core.cli_ecosystem import export_command, report_command
     from gankit_core.cli_metrics import eval_command, fid_command, meqfi_group
+    from gankit_core.demo import demo_command
     from gankit_core.translation import translate_command
 
     for command in (cache_group, data_group, landmarks_command, eval_command, fid_command, meqfi_group,
-                    export_command, report_command, translate_command):
+                    export_command, report_command, translate_command, demo_command):
         cli.add_command(command)
 
 
