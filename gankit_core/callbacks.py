@@ -52,7 +52,8 @@ from gankit_core.errors import ConfigError, GankitError
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["RUN_STATUSES", "Callback", "CallbackList", "ConsoleLog", "RunInfo", "RunStatus", "select_callbacks"]
+__all__ = ["RUN_STATUSES", "Callback", "ConsoleLog", "RunEvents", "RunInfo", "RunStatus", "check_callback_names",
+           "select_callbacks"]
 
 KIND = "callback"
 RunStatus = Literal["finished", "interrupted", "failed"]
@@ -113,54 +114,73 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
-class CallbackList(Callback):
-    """The engine's callbacks, then the selected ones, called in that order at each moment.
+class RunEvents:
+    """One run's callbacks, told of each moment: the engine's own first, then the selected ones, in order.
 
-    The engine's own (``engine``) raise like any engine code: a metrics file that cannot be written is the
-    run's error. A selected one (``selected``, by name) that raises is warned about once, on stderr, and
-    dropped for the rest of the run.
+    The engine's (``engine``) raise like any engine code: a metrics file that cannot be written is the run's
+    error. A selected one (``selected``, by name) that raises is warned about once, on stderr, and not called
+    again in this run. With no ``run`` (a rank other than 0, or a run that writes nothing) nothing is called.
     """
 
-    def __init__(self, engine: Iterable[Callback] = (), selected: Iterable[tuple[str, Callback]] = ()) -> None:
-        self.engine = list(engine)
-        self.selected = dict(selected)
-        self.disabled: dict[str, str] = {}  # name -> the warning it was dropped with
+    def __init__(self, run: RunInfo | None = None, engine: Iterable[Callback] = (),
+                 selected: Iterable[tuple[str, Callback]] = ()) -> None:
+        self.run = run
+        self.engine = list(engine) if run is not None else []
+        self.selected = dict(selected) if run is not None else {}
+        self.disabled: dict[str, str] = {}  # name -> the warning it was turned off with
 
-    def _each(self, moment: str, call: Callable[[Callback], None]) -> None:
+    def _each(self, moment: str, call: Callable[[Callback, RunInfo], None]) -> None:
+        if self.run is None:
+            return
         for callback in self.engine:
-            call(callback)
+            call(callback, self.run)
         for name, callback in list(self.selected.items()):
             try:
-                call(callback)
+                call(callback, self.run)
             except Exception as error:  # a tracker's bug or a lost connection must not end the training
                 del self.selected[name]
                 self.disabled[name] = (f"callback '{name}' raised in {moment} ({_describe(error)}); it is off "
                                        "for the rest of this run, which goes on")
                 print(f"warning: {self.disabled[name]}", file=sys.stderr)
 
-    def on_run_start(self, run: RunInfo) -> None:
-        self._each("on_run_start", lambda c: c.on_run_start(run))
+    def run_start(self) -> None:
+        self._each("on_run_start", lambda c, run: c.on_run_start(run))
 
-    def on_stage_start(self, run: RunInfo, stage: str, step: int) -> None:
-        self._each("on_stage_start", lambda c: c.on_stage_start(run, stage, step))
+    def stage_start(self, stage: str, step: int) -> None:
+        self._each("on_stage_start", lambda c, run: c.on_stage_start(run, stage, step))
 
-    def on_step_end(self, run: RunInfo, step: int, metrics: Mapping[str, float]) -> None:
-        self._each("on_step_end", lambda c: c.on_step_end(run, step, metrics))
+    def step_end(self, step: int, metrics: Mapping[str, float]) -> None:
+        self._each("on_step_end", lambda c, run: c.on_step_end(run, step, metrics))
 
-    def on_epoch_end(self, run: RunInfo, epoch: int, step: int, metrics: Mapping[str, float]) -> None:
-        self._each("on_epoch_end", lambda c: c.on_epoch_end(run, epoch, step, metrics))
+    def epoch_end(self, epoch: int, step: int, metrics: Mapping[str, float]) -> None:
+        self._each("on_epoch_end", lambda c, run: c.on_epoch_end(run, epoch, step, metrics))
 
-    def on_sample(self, run: RunInfo, step: int, path: Path, grid: np.ndarray) -> None:
-        self._each("on_sample", lambda c: c.on_sample(run, step, path, grid))
+    def sample(self, step: int, path: Path, grid: np.ndarray) -> None:
+        self._each("on_sample", lambda c, run: c.on_sample(run, step, path, grid))
 
-    def on_checkpoint(self, run: RunInfo, step: int, path: Path) -> None:
-        self._each("on_checkpoint", lambda c: c.on_checkpoint(run, step, path))
+    def checkpoint(self, step: int, path: Path) -> None:
+        self._each("on_checkpoint", lambda c, run: c.on_checkpoint(run, step, path))
 
-    def on_stage_end(self, run: RunInfo, stage: str, step: int) -> None:
-        self._each("on_stage_end", lambda c: c.on_stage_end(run, stage, step))
+    def stage_end(self, stage: str, step: int) -> None:
+        self._each("on_stage_end", lambda c, run: c.on_stage_end(run, stage, step))
 
-    def on_run_end(self, run: RunInfo, step: int, status: RunStatus) -> None:
-        self._each("on_run_end", lambda c: c.on_run_end(run, step, status))
+    def run_end(self, step: int, status: RunStatus) -> None:
+        self._each("on_run_end", lambda c, run: c.on_run_end(run, step, status))
+
+
+def check_callback_names(names: Iterable[str]) -> None:
+    """Refuse a ``--log`` name nobody registered, naming every registered callback (every rank checks, so a
+    typo stops all of them before the run directory is made)."""
+    from gankit_core.plugins import get_registry
+
+    registry = get_registry()
+    unknown = [name for name in names if registry.lookup(KIND, name) is None]
+    if unknown:
+        known = registry.names(KIND)
+        listed = ", ".join(known) if known else "none (trackers come from plugins)"
+        broken = ", ".join(ref.distribution for ref, _, _ in registry.broken)
+        hint = f" (plugins that failed to load: {broken}; 'gankit plugins' shows why)" if broken else ""
+        raise ConfigError(f"unknown callback '{unknown[0]}' for --log; registered callbacks: {listed}{hint}")
 
 
 def select_callbacks(names: Iterable[str]) -> list[tuple[str, Callback]]:
@@ -174,13 +194,7 @@ def select_callbacks(names: Iterable[str]) -> list[tuple[str, Callback]]:
 
     registry = get_registry()
     chosen = list(dict.fromkeys(names))
-    known = registry.names(KIND)
-    unknown = [name for name in chosen if registry.lookup(KIND, name) is None]
-    if unknown:
-        listed = ", ".join(known) if known else "none (trackers come from plugins)"
-        broken = ", ".join(ref.distribution for ref, _, _ in registry.broken)
-        hint = f" (plugins that failed to load: {broken}; 'gankit plugins' shows why)" if broken else ""
-        raise ConfigError(f"unknown callback '{unknown[0]}' for --log; registered callbacks: {listed}{hint}")
+    check_callback_names(chosen)
     built: list[tuple[str, Callback]] = []
     for name in chosen:
         entry = registry.get(KIND, name)
