@@ -51,7 +51,9 @@ def train_settings(values: dict[str, Any]):
     """Engine settings from a dict of overrides, checked like a model config."""
     from gankit_core.config import resolve_config
     from gankit_core.engine import TrainSettings
+    from gankit_core.engine.trainer import RETIRED_SETTINGS
 
+    values = {key: value for key, value in values.items() if key not in RETIRED_SETTINGS}  # an older run's config.toml
     return resolve_config(TrainSettings, {**dataclasses.asdict(TrainSettings()), **values})
 
 

@@ -89,7 +89,8 @@ def cli(debug: bool) -> None:
 # ------------------------------------------------------------------------------------------ registry
 @cli.command("list")
 @click.argument("pattern", default="*")
-@click.option("--kind", help="Only this kind (model, generator, discriminator, layer, loss, dataset, metric, landmark-detector).")
+@click.option("--kind", help="Only this kind (model, generator, discriminator, layer, loss, dataset, metric, landmark-detector, "
+                   "callback).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_command(pattern: str, kind: str | None, as_json: bool) -> None:
     """Every registered thing: kind, name, plugin, version, summary."""
@@ -217,6 +218,8 @@ def _settings_from_options(options: dict[str, Any]) -> dict[str, Any]:
         values["strict_data"] = True
     if options.get("init_from") is not None:
         values["init_from"] = str(options["init_from"])
+    if options.get("log"):  # given: replaces a --config file's [train] log list
+        values["log"] = list(options["log"])
     return values
 
 
@@ -277,6 +280,8 @@ def _model_overrides(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Continue this run directory instead (same as 'gankit resume').")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
+@click.option("--log", "log", multiple=True, metavar="NAME",
+              help="Tell this registered callback (a tracker) about the run; repeatable ('gankit list --kind callback').")
 def run_command(model_name: str, resume_dir: Path | None, **options: Any) -> None:
     """Train MODEL on the built-in synthetic faces (or --data)."""
     from gankit_core import api

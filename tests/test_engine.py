@@ -3,6 +3,7 @@ the NaN guard, schedules, EMA, the image pool and data parallel."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -20,7 +21,8 @@ from gankit_core import api
 from gankit_core.engine import Trainer, TrainingDiverged
 from gankit_core.engine import checkpoint as ckpt
 from gankit_core.engine.helpers import GeneratorEMA, ImagePool
-from gankit_core.engine.precision import choose_precision, cpu_has_native_bf16
+from gankit_core.engine.optim import Optimization
+from gankit_core.engine.precision import Precision, choose_precision, cpu_has_native_bf16
 from gankit_core.engine.schedules import parse_schedule
 from gankit_core.engine.step import TrainingStep
 from gankit_core.errors import CheckpointError, ConfigError
@@ -72,15 +74,16 @@ def test_gradient_penalty_under_autocast_matches_fp32(tiny_models, precision, to
     torch.manual_seed(0)
     model = api.create_model("tiny-wgan")
     trainer = Trainer(model, settings(steps=1, precision="fp32"), write=False)
-    trainer.setup()
     critic = trainer.modules["discriminator"]
     real, fake = torch.rand(8, 3, 32, 32) * 2 - 1, torch.rand(8, 3, 32, 32) * 2 - 1
 
     def penalty(mode):
-        trainer.precision = type(trainer.precision)(mode, trainer.device)
-        trainer.scalers = {"discriminator": torch.amp.GradScaler("cpu", init_scale=2.0**12)} if mode == "fp16" else {}
-        trainer.noise.manual_seed(5)
-        return TrainingStep(trainer, 0, trainer.plan.at(0)).gradient_penalty(critic, real, fake)
+        placement = dataclasses.replace(trainer.placement, precision=Precision(mode, trainer.placement.device))
+        scalers = {"discriminator": torch.amp.GradScaler("cpu", init_scale=2.0**12)} if mode == "fp16" else {}
+        optimization = Optimization(trainer.state.optimization.optimizers, scalers)
+        noise = torch.Generator().manual_seed(5)
+        step = TrainingStep(0, trainer.plan.at(0), 1, optimization=optimization, placement=placement, noise=noise)
+        return step.gradient_penalty(critic, real, fake)
 
     reference = penalty("fp32")
     mixed = penalty(precision)
