@@ -54,19 +54,26 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def served(run: Path):
+def served(run: Path, log: Path):
     """``gankit demo RUN`` in its own process; yields the URL it printed once the page answers."""
     import urllib.request
 
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "gankit_core", "demo", str(run), "--port", str(port)],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env={**os.environ, "GANKIT_DEBUG": "1"})
+    with log.open("w") as output:
+        process = subprocess.Popen([sys.executable, "-m", "gankit_core", "demo", str(run), "--port", str(port)],
+                                   stdout=output, stderr=subprocess.STDOUT, text=True,
+                                   env={**os.environ, "GANKIT_DEBUG": "1"})
     try:
-        line = process.stdout.readline()  # printed once the server listens
-        assert " at http://" in line, line + process.stdout.read() if process.poll() is not None else line
-        url = line.split(" at ", 1)[1].split()[0]
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 90
+        url = None
+        while url is None:
+            printed = [line for line in log.read_text().splitlines() if " at http://" in line]
+            if printed:
+                url = printed[0].split(" at ", 1)[1].split()[0]
+                break
+            assert process.poll() is None, f"gankit demo exited:\n{log.read_text()}"
+            assert time.monotonic() < deadline, f"gankit demo printed no address:\n{log.read_text()}"
+            time.sleep(0.2)
         while True:
             try:
                 urllib.request.urlopen(url, timeout=5).read()
@@ -121,7 +128,7 @@ def test_the_page_translates_an_upload_exactly_as_gankit_translate_does(cyclegan
                         "-o", str(cli_output), "--device", "cpu")
     assert translated.returncode == 0, translated.stderr
 
-    with served(cyclegan_run) as url:
+    with served(cyclegan_run, tmp_path / "demo.log") as url:
         assert url.startswith("http://127.0.0.1:")  # loopback unless --host says otherwise
         page = browser.new_page()
         errors: list[str] = []
