@@ -28,6 +28,7 @@ from typing import Any
 
 import click
 
+from gankit_core.cli_options import device_option
 from gankit_core.errors import GankitError, describe_os_error
 
 DEFAULT_HOST = "127.0.0.1"
@@ -299,9 +300,14 @@ def serve(run: Path, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, device:
     try:
         page = build_page(demo)
         page.queue(default_concurrency_limit=1)  # one command at a time: they share the process's streams
-        _, url, _ = page.launch(server_name=host, server_port=port, share=False, inbrowser=False, quiet=True,
-                                prevent_thread_lock=True, footer_links=[], run_history=False,
-                                show_error=False, allowed_paths=[str(demo.workspace)])
+        try:
+            _, url, _ = page.launch(server_name=host, server_port=port, share=False, inbrowser=False, quiet=True,
+                                    prevent_thread_lock=True, footer_links=[], run_history=False,
+                                    show_error=False, allowed_paths=[str(demo.workspace)])
+        except OSError as error:  # Gradio's own wording names its settings; say it in gankit's options
+            reason = str(error).split(". ")[0].rstrip(".")
+            raise GankitError(f"cannot serve the demo on {host}:{port} ({reason}); choose another --port or "
+                              "--host") from None
         if ready is not None:
             ready(url)
         page.block_thread()
@@ -314,7 +320,7 @@ def serve(run: Path, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, device:
 @click.option("--host", default=DEFAULT_HOST, show_default=True,
               help="Address to bind; 0.0.0.0 opens the page to your network (anyone there can run the model).")
 @click.option("--port", type=click.IntRange(1, 65535), default=DEFAULT_PORT, show_default=True, help="Port.")
-@click.option("--device", default="cpu", show_default=True, help="cpu, auto, cuda or cuda:N.")
+@device_option
 def demo_command(run: Path, host: str, port: int, device: str) -> None:
     """A local web page for a trained run: upload images and see what the model makes of them.
 

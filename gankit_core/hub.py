@@ -248,12 +248,6 @@ def _dataset_name(spec: str) -> str:
 
 
 
-def _value(value: float | None) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "n/a"
-    return f"{value:.5g}"
-
-
 def model_card(config: dict[str, Any], entry: Any, evaluation: dict[str, float | None], note: str,
                eval_count: int, seed: int, grid_count: int, maps_images: bool) -> str:
     """The README.md of an exported folder, in the Hugging Face model-card layout. ``maps_images``: the model
@@ -319,7 +313,9 @@ def model_card(config: dict[str, Any], entry: Any, evaluation: dict[str, float |
     if evaluation:
         lines += [f"`gankit eval {name} --checkpoint THIS_FOLDER -n {eval_count} --seed {seed}`, on this folder's "
                   "weights:", "", "| metric | value |", "| --- | --- |"]
-        lines += [f"| {key} | {_value(value)} |" for key, value in evaluation.items()]
+        from gankit_core.cli_metrics import _plain  # gankit eval's own wording (kid_std: why there is none)
+
+        lines += [f"| {key} | {_plain(key, value)} |" for key, value in evaluation.items()]
     else:
         lines.append(f"{note[0].upper()}{note[1:]}. `gankit eval {name} --checkpoint THIS_FOLDER` measures it.")
     lines += ["", "## Samples", "",

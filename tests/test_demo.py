@@ -209,9 +209,16 @@ def test_bad_input_in_a_view_is_a_message_never_an_exception(tiny_run, tmp_path)
         demo.close()
 
 
-def test_demo_errors_before_serving_are_one_line(tmp_path, monkeypatch):
+def test_demo_errors_before_serving_are_one_line(cyclegan_run, tmp_path, monkeypatch):
     result = gankit("demo", str(tmp_path / "nowhere"))
     assert result.returncode == 1 and result.stderr.count("\n") == 1 and "nowhere" in result.stderr, result.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = gankit("demo", str(cyclegan_run), "--port", str(port))
+    assert busy.returncode == 1 and busy.stderr.count("\n") == 1, busy.stderr
+    assert busy.stderr.startswith(f"error: cannot serve the demo on 127.0.0.1:{port} (")
     monkeypatch.setattr(demo_module.importlib.util, "find_spec", lambda name: None)
     missing = CliRunner().invoke(cli, ["demo", str(tmp_path)])
     assert missing.exit_code == 1

@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from click.testing import CliRunner
 from safetensors.torch import load_file
 
 from gankit_core import api, hub
+from gankit_core.cli import cli
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_export import train_tiny  # noqa: E402  (one tiny config per model, shared with ONNX)
@@ -34,8 +36,8 @@ def inference_outputs(name: str, checkpoint: Path, faces: Path, out: Path) -> di
     loaded = api.load_checkpoint(checkpoint)
     size = str(loaded.model.config.image_size)
     if not faces.exists():
-        made = gankit("data", "synth", "--n", "2", "--size", size, "--out", str(faces))
-        assert made.returncode == 0, made.stderr
+        made = CliRunner().invoke(cli, ["data", "synth", "--n", "2", "--size", size, "--out", str(faces)])
+        assert made.exit_code == 0, made.output
     a, b = str(faces / "face-00000.png"), str(faces / "face-00001.png")
     if hasattr(loaded.model, "swap"):
         command = ["swap", a, b, "--region", "eyes", "-o", str(out)]
@@ -45,8 +47,8 @@ def inference_outputs(name: str, checkpoint: Path, faces: Path, out: Path) -> di
         command = ["translate", a, "--direction", "b2a", "-o", str(out / "translated.png")]
     else:
         command = ["sample", name, "-n", "4", "-o", str(out / "samples.png")]
-    result = gankit(*command, "--checkpoint", str(checkpoint), "--device", "cpu")
-    assert result.returncode == 0, result.stderr
+    result = CliRunner().invoke(cli, [*command, "--checkpoint", str(checkpoint), "--device", "cpu"])  # in-process
+    assert result.exit_code == 0, result.output
     written = {path.name: path.read_bytes() for path in out.rglob("*.png")}
     assert written, f"gankit {command[0]} wrote nothing"
     return written
