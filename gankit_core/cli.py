@@ -147,6 +147,8 @@ def plugins_command(as_json: bool, requirements: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def info_command(name: str, layers: bool, as_json: bool) -> None:
     """Summary, paper, config defaults and parameter counts of a model or component."""
+    from rich.markup import escape
+
     from gankit_core.plugins import get_registry
     from gankit_core.summary import describe
 
@@ -167,6 +169,11 @@ def info_command(name: str, layers: bool, as_json: bool) -> None:
             for row in info["config"]:
                 table.add_row(row["name"], row["type"], repr(row["default"]))
             out.print(table)
+        for preset in info.get("presets", ()):
+            changes = ", ".join(f"{key}={value!r}" for key, value in preset["overrides"].items()) or "nothing"
+            out.print(f"  preset [bold]{preset['name']}[/]: {escape(preset['summary'])}; sets {escape(changes)}")
+            if preset["measured"]:
+                out.print(f"    measured: {escape(preset['measured'])}")
         if len(info.get("stages", ())) > 1:
             for stage in info["stages"]:
                 length = f"{stage['steps']} steps" if stage["steps"] is not None else f"{stage['epochs']} epochs"
@@ -235,6 +242,8 @@ def training_options(function):
                      help="NHWC memory format (default auto: where it pays)."),
         click.option("--data", help="Dataset spec: synthetic-faces[:style=cartoon], folder:PATH, ..."),
         click.option("--strict", is_flag=True, help="An unreadable image is an error, not a skipped warning."),
+        click.option("--preset", help="Start from one of the model's named configurations ('gankit info MODEL' "
+                                      "lists them); --set and flags override its values."),
         click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",
                      help="Override a config value (a TOML literal); repeatable."),
         click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
@@ -251,10 +260,16 @@ def _model_overrides(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
     config: dict[str, Any] = {}
     train: dict[str, Any] = {}
     if options.get("config_file") is not None:
+        from gankit_core import api
+
         document = read_toml(options["config_file"])
-        config.update(document.get("config", {}))
+        run_written = "model" in document and "versions" in document  # a run's config.toml: migrate its config
+        config.update(api.run_config(document, options["config_file"]) if run_written else document.get("config", {}))
         train.update(document.get("train", {}))
-        config.update({k: v for k, v in document.items() if k not in ("config", "train", "versions", "model")})
+        config.update({k: v for k, v in document.items()
+                       if k not in ("config", "train", "versions", "model", "config_version", "preset")})
+        if options.get("preset") is None and "preset" in document:  # a run's config.toml names its preset
+            options["preset"] = document["preset"]
     for flag, key in (("batch_size", "batch_size"), ("image_size", "image_size"), ("data", "data")):
         if options.get(flag) is not None:
             config[key] = options[flag]
@@ -288,8 +303,8 @@ def run_command(model_name: str, resume_dir: Path | None, **options: Any) -> Non
 
     config, train = _model_overrides(options)
     if resume_dir is not None:
-        if config:
-            raise GankitError("--resume continues a run with its own config; drop --set/--config/size flags")
+        if config or options.get("preset") is not None:
+            raise GankitError("--resume continues a run with its own config; drop --preset/--set/--config/size flags")
         document = api.read_run(resume_dir)
         if document["model"] != model_name:
             raise GankitError(f"{resume_dir} is a run of model '{document['model']}', not '{model_name}'")
@@ -299,8 +314,8 @@ def run_command(model_name: str, resume_dir: Path | None, **options: Any) -> Non
 
         if options.get("steps") is not None and options.get("epochs") is not None:
             raise GankitError("give --steps or --epochs, not both")
-        model = api.create_model(model_name, **config)
-        result = Trainer(model, api.train_settings(train), run_dir=options.get("out")).fit()
+        model = api.create_model(model_name, preset=options.get("preset"), **config)
+        result = Trainer(model, api.run_settings(model, train), run_dir=options.get("out")).fit()
     _report_result(result)
 
 
@@ -361,7 +376,7 @@ def bench_command(model_name: str, steps: int, warmup: int, as_json: bool, **opt
     if steps < 1 or warmup < 0:
         raise GankitError("--steps must be >= 1 and --warmup >= 0")
     config, train = _model_overrides(options)
-    model = api.create_model(model_name, **config)
+    model = api.create_model(model_name, preset=options.get("preset"), **config)
     result = benchmark(model, api.train_settings({**train, "progress": False}), steps=steps, warmup=warmup)
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))

@@ -86,8 +86,27 @@ def read_pretrained(folder: str | Path) -> Pretrained:
     empty = [network for network, state in weights.items() if not state]
     if empty:
         raise CheckpointError(f"{path}: no weights for network '{empty[0]}'")
-    return Pretrained(folder, document["model"], document["config"], int(document["step"]), document.get("stage"),
-                      weights)
+    return Pretrained(folder, document["model"], migrated_config(folder, document), int(document["step"]),
+                      document.get("stage"), weights)
+
+
+def migrated_config(folder: Path, document: dict[str, Any]) -> dict[str, Any]:
+    """config.json's model config brought to the installed model's config version, as a checkpoint's is: one
+    warning names every key filled in; a config the installed model cannot read is refused."""
+    import sys
+
+    from gankit_core.errors import ConfigError
+    from gankit_core.plugins import get_registry
+
+    model_class = get_registry().get("model", document["model"]).load()  # an unknown model: a one-line error
+    try:
+        migration = model_class.migrate_config(document["config"], int(document.get("config_version", 1)))
+    except ConfigError as error:
+        raise CheckpointError(f"{folder / CONFIG_FILE}: {error}") from None
+    note = migration.describe(document["model"], model_class.config_version)
+    if note is not None:
+        print(f"warning: {folder / CONFIG_FILE}: {note}", file=sys.stderr)
+    return migration.values
 
 
 # ------------------------------------------------------------------------------------------- writing
@@ -180,6 +199,7 @@ def export_hub(run: str | Path, output: str | Path | None = None, eval_count: in
         "library_name": "gankit",
         "model": model.name,
         "config": _json_ready(dataclasses.asdict(model.config)),
+        "config_version": model.config_version,
         "networks": list(networks),
         "weights": weights,
         "step": loaded.step,

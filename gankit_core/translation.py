@@ -48,8 +48,9 @@ class Translator:
         # B -> A: its target domain is the data's ``image``, what the core's FID/KID compare against.
         return self.translate(nets, inputs["b"], "b2a")
 
-    def evaluate(self, loaded: Any, count: int, seed: int = 0, data: str | None = None) -> dict[str, float]:
-        return evaluate_translation(self, loaded, count, seed=seed, data=data, inception=loaded.inception)
+    def evaluate(self, evaluation: Any) -> dict[str, float]:
+        return evaluate_translation(self, evaluation.loaded, evaluation.count, seed=evaluation.seed,
+                                    data=evaluation.data, inception=evaluation.inception)
 
 
 def overlay_heatmap(images: Tensor, heatmap: Tensor) -> Tensor:
@@ -160,20 +161,21 @@ def translate_command(source: Path, checkpoint: Path, direction: str, out: Path,
 
     from gankit_core import api
     from gankit_core.data.folders import list_images, read_user_image
-    from gankit_core.images import save_png, to_uint8, to_unit
+    from gankit_core.images import save_png, to_uint8, unit_images
+    from gankit_core.interfaces import Translates
+    from gankit_core.progress import Steps
 
     if not source.exists():
         raise DataError(f"image or folder not found: {source}")
     loaded = api.load_checkpoint(checkpoint, device=device)
-    if not isinstance(loaded.model, Translator):
+    if not isinstance(loaded.model, Translates):
         raise GankitError(f"{checkpoint} is a '{loaded.model.name}' checkpoint, which does not translate between "
                           "domains; gankit translate needs a ugatit or cyclegan one")
     single = source.is_file()
     paths = [source] if single else list_images(source, "input folder")
     size = loaded.model.config.image_size
     unreadable: list[str] = []  # in a folder, a corrupt image is skipped so the others are still translated
-    with click.progressbar(length=len(paths), label=f"translating {direction}", hidden=single,
-                           file=click.get_text_stream("stderr")) as progress:
+    with Steps(f"translating {direction}", len(paths), show=not single) as progress:
         for start in range(0, len(paths), BATCH):
             chunk, originals = [], []
             for path in paths[start:start + BATCH]:
@@ -184,11 +186,11 @@ def translate_command(source: Path, checkpoint: Path, direction: str, out: Path,
                     if single:
                         raise
                     unreadable.append(str(error))
-            progress.update(len(paths[start:start + BATCH]) - len(chunk))
+            progress.advance(len(paths[start:start + BATCH]) - len(chunk))
             if not chunk:
                 continue
             resized = np.stack([_resize(image, size, size) for image in originals])
-            inputs = to_unit(torch.from_numpy(resized).permute(0, 3, 1, 2).contiguous().to(loaded.device))
+            inputs = unit_images(resized).to(loaded.device)
             with torch.no_grad():
                 translated = to_uint8(loaded.model.translate(loaded.nets, inputs, direction).float())
             for path, original, image in zip(chunk, originals, translated.permute(0, 2, 3, 1).numpy(), strict=True):
@@ -200,7 +202,7 @@ def translate_command(source: Path, checkpoint: Path, direction: str, out: Path,
                 save_png(np.ascontiguousarray(_resize(image, original.shape[1], original.shape[0])), target)
                 if single:
                     click.echo(f"wrote {target}")
-            progress.update(len(chunk))
+            progress.advance(len(chunk))
     if not single:
         click.echo(f"wrote {len(paths) - len(unreadable)} images under {out}")
     if unreadable:

@@ -20,9 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from gankit_core.data import Dataset, parse_options
-from gankit_core.data.prepared import FolderListing, PreparedFolder, prepare_folder, progress_bar, scan_images
+from gankit_core.data.prepared import FolderListing, PreparedFolder, prepare_folder, scan_images
 from gankit_core.data.synthetic import EXPRESSIONS
 from gankit_core.errors import DataError
+from gankit_core.progress import Steps
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
 
@@ -152,8 +153,7 @@ def detected_landmarks(prepared: PreparedFolder, slots: np.ndarray, strict: bool
                 return saved["points"][slots], saved["found"][slots]
     count = len(prepared.listing)
     points, found = np.zeros((count, 68, 2), np.float64), np.zeros(count, bool)
-    with progress_bar(f"finding faces in {prepared.listing.root}") as progress:
-        task = progress.add_task("landmarks", total=len(slots), rate="")
+    with Steps(f"finding faces in {prepared.listing.root}", len(slots)) as progress:
         for slot in slots.tolist():
             path = prepared.listing.path(slot)
             try:
@@ -165,7 +165,7 @@ def detected_landmarks(prepared: PreparedFolder, slots: np.ndarray, strict: bool
                 offset_x, offset_y, scale = prepared.placements[slot]
                 points[slot] = Placement(offset_x, offset_y, scale).apply(face.points)
                 found[slot] = True
-            progress.advance(task)
+            progress.advance()
     buffer = io.BytesIO()
     np.savez(buffer, points=points, found=found)
     with contextlib.suppress(OSError):  # a read-only cache detects again next time

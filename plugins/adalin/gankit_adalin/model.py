@@ -21,9 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gankit_core.engine.helpers import frozen
+from gankit_core import frozen
 from gankit_core.errors import ConfigError
-from gankit_core.interfaces import Model, ModelConfig, OptimizerSpec
+from gankit_core.interfaces import Model, ModelConfig, OptimizerSpec, Preset
 from gankit_core.losses import least_squares
 from gankit_core.translation import Translator, overlay_heatmap
 
@@ -75,6 +75,8 @@ class UGATIT(Translator, Model):
     name = "ugatit"
     Config = UGATITConfig
     default_steps = 20_000  # section 4.4.1: 200 epochs of 100 iterations
+    presets = {"paper": Preset("paper 001's Table 2 settings (the defaults): 256 px, batch 10, 20,000 iterations; "
+                               "wants a GPU")}
     # Per direction: real, its CAM heatmap overlaid, translated, reconstructed, identity (paper 001 Figure 5).
     sample_columns = 10
 

@@ -42,20 +42,13 @@ def _style(spec: str) -> str:
     return parse_options(argument, OPTIONS, "synthetic-faces").get("style", "photo")
 
 
-def masked_psnr(a: torch.Tensor, b: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-    """PSNR (dB, images in [-1, 1]) over the pixels where ``keep`` is 1, per image."""
-    squared = ((a.double() - b.double()) ** 2 * keep).flatten(1).sum(1)
-    count = (keep.expand_as(a)).flatten(1).sum(1).clamp_min(1)
-    return 10 * torch.log10(4.0 / (squared / count))
-
-
 @torch.no_grad()
 def evaluate_exchange(model, nets, device, count: int, seed: int = 0, data: str | None = None) -> dict[str, float]:
     from gankit_core.data.landmarks import region_boxes
     from gankit_core.data.synthetic import face_params, landmarks, render, swap_region
     from gankit_core.data.synthetic_dataset import sample_plan
-    from gankit_core.images import to_unit
-    from gankit_core.metrics.image_quality import psnr, ssim
+    from gankit_core.images import unit_images
+    from gankit_core.metrics.image_quality import masked_psnr, psnr, ssim
     from gankit_cregan.model import BOX_FIELDS, exchange
 
     style = _style(data or model.config.data)
@@ -72,7 +65,7 @@ def evaluate_exchange(model, nets, device, count: int, seed: int = 0, data: str 
         boxes_a, boxes_b = region_boxes(landmarks(a, size), size), region_boxes(landmarks(b, size), size)
 
         def tensor(images: np.ndarray) -> torch.Tensor:
-            return to_unit(torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()).to(device)
+            return unit_images(images).to(device)
 
         for region, field in BOX_FIELDS.items():
             truth = tensor(render(swap_region(a, b, region), size, style, noise))  # same noise as A's render
@@ -88,9 +81,9 @@ def evaluate_exchange(model, nets, device, count: int, seed: int = 0, data: str 
                 values = {
                     "psnr": psnr(output, truth, (-1, 1)),
                     "ssim": ssim(output, truth, (-1, 1)),
-                    "psnr_inside": masked_psnr(output, truth, mask),
-                    "psnr_border": masked_psnr(output, truth, border),
-                    "psnr_outside": masked_psnr(output, x_a, outside),
+                    "psnr_inside": masked_psnr(output, truth, mask, (-1, 1)),
+                    "psnr_border": masked_psnr(output, truth, border, (-1, 1)),
+                    "psnr_outside": masked_psnr(output, x_a, outside, (-1, 1)),
                 }
                 for metric, per_image in values.items():
                     sums.setdefault(f"{region}/{name}_{metric}", []).extend(per_image.cpu().tolist())

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from gankit_core.engine.helpers import frozen
+from gankit_core import frozen
 from gankit_core.errors import ConfigError
-from gankit_core.interfaces import Model, ModelConfig, OptimizerSpec
+from gankit_core.interfaces import ConfigMigration, Model, ModelConfig, OptimizerSpec, Preset
 
 REGIONS = ("mouth", "eyes")  # Algorithm 1's order within an iteration
 BOX_FIELDS = {"eyes": "eye_box", "mouth": "mouth_box"}
@@ -117,6 +117,26 @@ class CREGAN(Model):
     # Measured with gankit bench on a 2-core AVX512-BF16 CPU at 64 px: NHWC made the step 1.3x slower (the
     # critic's 4x4 convs on 1-4 px maps dominate), so the engine keeps NCHW here on CPUs.
     channels_last_on_cpu = False
+    presets = {
+        "paper": Preset("paper 000's sizes and schedule (128 px, batch 16, 1000 iterations) with gankit's measured "
+                        "deviations: the defaults; wants a GPU",
+                        measured="40 iterations in an hour on one thread of the 2-core CPU (85 s each), G already "
+                                 "ahead of the paste on both regions (docs/models/cregan.md)"),
+        "cpu": Preset("make run's reduced CREGAN: 64 px, batch 8, quarter-size networks, 150 iterations",
+                      {"steps": 150, "image_size": 64, "batch_size": 8, "g_width": 32, "d_width": 32,
+                       "sample_every": 50},
+                      measured="150 it, 3 min 49 s on 2 cores; eyes 25.4 dB vs paste 21.3, mouth 35.5 vs 31.4 "
+                               "(docs/models/cregan.md)"),
+    }
+    config_version = 2
+    config_migrations = {
+        # Version 1: every config saved before versions were recorded. The first CREGAN had G predict the whole
+        # image from a random start, at the critic's rate, used everywhere (the paper's form); the keys below came
+        # later, and a config saved in between already holds some of them (only the missing ones are filled).
+        # n_critic was always saved (it is a ModelConfig field), so its old default of 3 needs no filling.
+        1: ConfigMigration(added={"g_lr": lambda old: old["lr"], "composite": "whole", "band": 0, "residual": False,
+                                  "identity_start": False, "smooth": 0}),
+    }
 
     def build(self) -> dict[str, nn.Module]:
         from gankit_core import api
@@ -243,7 +263,9 @@ class CREGAN(Model):
             return (torch.zeros(2, 3, size, size), torch.ones(2, 1, size, size))
         return (torch.zeros(2, 3, size, size),)
 
-    def evaluate(self, loaded, count: int, seed: int = 0, data: str | None = None) -> dict[str, float]:
+    def evaluate(self, evaluation) -> dict[str, float]:
         from gankit_cregan.evaluation import evaluate_exchange
 
-        return evaluate_exchange(self, loaded.nets, loaded.device, count=count, seed=seed, data=data)
+        loaded = evaluation.loaded
+        return evaluate_exchange(self, loaded.nets, loaded.device, count=evaluation.count, seed=evaluation.seed,
+                                 data=evaluation.data)

@@ -16,7 +16,6 @@ the exchanged eyes or mouth; the change carries only tone, which survives resizi
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -24,33 +23,11 @@ import numpy as np
 
 from gankit_core.cli_options import device_option
 from gankit_core.errors import DataError, GankitError
-
-FACE_SPAN = 0.56  # how much of a synthetic crop the landmarks span: real faces are framed alike
-
-
-@dataclass
-class Face:
-    """A face ready for the model: the crop (size x size x 3) and where it came from."""
-
-    crop: np.ndarray
-    boxes: dict[str, np.ndarray]  # eye_box, mouth_box in crop pixels
-    photo: np.ndarray | None = None  # the original photo, when the crop was cut from one
-    origin: tuple[float, float, float] = (0.0, 0.0, 1.0)  # x, y and side of the crop in the photo
-
-    def at_side(self, side: int) -> np.ndarray:
-        """The crop at ``side`` x ``side`` pixels: cut again from the photo when there is one, so it is sharp."""
-        from PIL import Image
-
-        if self.photo is None:
-            source = Image.fromarray(self.crop)
-        else:
-            x, y, crop_side = self.origin
-            box = (int(round(x)), int(round(y)), int(round(x)) + int(round(crop_side)), int(round(y)) + int(round(crop_side)))
-            source = Image.fromarray(self.photo).crop(box)  # pads outside the photo with black, as the crop did
-        return np.asarray(source.resize((side, side), Image.Resampling.LANCZOS)).astype(np.float32)
+from gankit_core.faces import Face, paste_back, prepare_face
 
 
-def _labelled_boxes(path: Path, size: int) -> dict[str, np.ndarray] | None:
+def _labelled_boxes(path: Path) -> dict[str, dict[str, np.ndarray]] | None:
+    """A crop's eye and mouth boxes from the labels.csv beside it (as ``gankit data synth`` writes), if it lists it."""
     labels = path.parent / "labels.csv"
     if not labels.is_file():
         return None
@@ -66,43 +43,15 @@ def _labelled_boxes(path: Path, size: int) -> dict[str, np.ndarray] | None:
                     mouth = [int(row[f"mouth_{c}"]) for c in ("x0", "y0", "x1", "y1")]
                 except (KeyError, ValueError, TypeError):  # TypeError: a row cut short leaves None in a column
                     raise DataError(f"{labels}: row for {path.name} has no valid eye/mouth boxes") from None
-                return {"eye_box": np.array(eye), "mouth_box": np.array(mouth)}
+                return {"boxes": {"eye_box": np.array(eye), "mouth_box": np.array(mouth)}}
     return None
 
 
-def prepare_face(path: Path, size: int) -> Face:
-    """A crop at the model's size with its boxes: from labels.csv for crops, the detector for photos."""
-    from PIL import Image
-
-    from gankit_core.data.folders import read_user_image
-    from gankit_core.data.landmarks import region_boxes
-    from gankit_core.landmarking import detect_faces
-
-    photo = read_user_image(path)
-    if photo.shape[0] == photo.shape[1] == size:
-        boxes = _labelled_boxes(path, size)
-        if boxes is not None:
-            return Face(photo, boxes)
-    points = detect_faces(photo, where=str(path))[0].points
-    low, high = points.min(0), points.max(0)
-    side = float(max(high - low) / FACE_SPAN)
-    centre_x, centre_y = (low + high) / 2 - [0, 0.06 * side]  # a little headroom, as the synthetic crops have
-    x0, y0 = centre_x - side / 2, centre_y - side / 2
-    box = (int(round(x0)), int(round(y0)), int(round(x0 + side)), int(round(y0 + side)))
-    crop = Image.fromarray(photo).crop(box).resize((size, size), Image.Resampling.LANCZOS)  # pads outside with black
-    scale = size / (box[2] - box[0])
-    crop_points = (points - [box[0], box[1]]) * scale
-    boxes = {k: v[0] for k, v in region_boxes(crop_points[None], size).items()}
-    return Face(np.asarray(crop), boxes, photo, (float(box[0]), float(box[1]), float(box[2] - box[0])))
-
-
-def paste_back(face: Face, donor: Face, mask, change, feather: np.ndarray) -> np.ndarray:
+def exchanged_face(face: Face, donor: Face, mask, change, feather: np.ndarray) -> np.ndarray:
     """``face`` with ``donor``'s region (Eq. 1, hard ``mask``) plus G's ``change`` to that paste (1 x 3 x S x S in
     [-1, 1] units), at the crop's size or, for a photo, at the photo's resolution; blended into the crop or photo
     by the feather mask F (S x S), so nothing outside the exchange area and its band changes."""
     import torch
-
-    from gankit_core.landmarking import paste_into_photo
 
     side = face.crop.shape[0] if face.photo is None else int(round(face.origin[2]))
 
@@ -114,10 +63,7 @@ def paste_back(face: Face, donor: Face, mask, change, feather: np.ndarray) -> np
     own, theirs = torch.from_numpy(face.at_side(side)), torch.from_numpy(donor.at_side(side))
     pasted = torch.lerp(own, theirs, resized(mask.float().cpu()))
     exchanged = (pasted + resized(change.float().cpu()) * 127.5).clamp(0, 255).numpy()
-    if face.photo is None:
-        blended = feather[..., None] * exchanged + (1 - feather[..., None]) * face.crop.astype(float)
-        return np.clip(blended + 0.5, 0, 255).astype(np.uint8)
-    return paste_into_photo(face.photo, face.origin, np.clip(exchanged + 0.5, 0, 255).astype(np.uint8), feather)
+    return paste_back(face, exchanged, feather)
 
 
 @click.command("swap")
@@ -133,17 +79,18 @@ def swap_command(image_a: Path, image_b: Path, checkpoint: Path, region: str, ou
     import torch
 
     from gankit_core import api
-    from gankit_core.images import save_png, to_unit
+    from gankit_core.images import save_png, unit_images
+    from gankit_core.interfaces import SwapsRegions
 
     loaded = api.load_checkpoint(checkpoint, device=device)
-    if not hasattr(loaded.model, "swap"):
+    if not isinstance(loaded.model, SwapsRegions):
         raise GankitError(f"{checkpoint} is a '{loaded.model.name}' checkpoint; gankit swap needs a cregan one")
     size = loaded.model.config.image_size
-    face_a, face_b = prepare_face(image_a, size), prepare_face(image_b, size)
+    face_a, face_b = prepare_face(image_a, size, _labelled_boxes), prepare_face(image_b, size, _labelled_boxes)
     field = "eye_box" if region == "eyes" else "mouth_box"
 
     def tensor(face: Face) -> torch.Tensor:
-        return to_unit(torch.from_numpy(np.array(face.crop)).permute(2, 0, 1)[None].contiguous()).to(loaded.device)
+        return unit_images(face.crop).to(loaded.device)
 
     from gankit_cregan.model import exchange, feather_mask
 
@@ -163,5 +110,5 @@ def swap_command(image_a: Path, image_b: Path, checkpoint: Path, region: str, ou
              (face_b, face_a, out_b.float() - pasted_b, names[1], names[0]))
     for face, donor, change, mine, theirs in pairs:
         target = out_dir / f"{mine}-with-{theirs}-{region}.png"
-        save_png(np.ascontiguousarray(paste_back(face, donor, mask, change, feather)), target)
+        save_png(np.ascontiguousarray(exchanged_face(face, donor, mask, change, feather)), target)
         click.echo(f"wrote {target}")

@@ -94,7 +94,11 @@ def test_short_training_run_has_finite_losses(tmp_path, precision):
     result = check_model_contract("cregan", tmp_path, steps=3, precision=precision, n_critic=3, **TINY)
     rows = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
     assert "loss_rec" in rows[2] and "loss_rec" not in rows[0]  # the paper's trainG 3: G on every third iteration
-    assert all(np.isfinite(row["loss_d"]) and row["gp"] >= 0 for row in rows)
+    assert all(np.isfinite(row["loss_d"]) and np.isfinite(row["gp"]) for row in rows)
+    # The penalty reads the critic's gradient at the interpolates: a penalty cut off from the critic (no gradient)
+    # is exactly (0 - 1)^2 = 1 at every step, and one cut off from the interpolates would not move between steps.
+    penalties = [row["gp"] for row in rows]
+    assert all(value > 0 and value != 1.0 for value in penalties) and len(set(penalties)) == len(penalties)
 
 
 @pytest.fixture(scope="module")
@@ -206,19 +210,9 @@ def test_evaluation_against_the_true_exchange(checkpoint):
     assert bad.returncode == 1 and "needs synthetic faces" in bad.stderr
 
 
-MAKE_RUN = {"image_size": 64, "g_width": 32, "d_width": 32, "batch_size": 8}  # the Makefile's run target
-
-
-def make_run_steps() -> int:
-    from pathlib import Path
-
-    makefile = Path(__file__).resolve().parents[3] / "Makefile"
-    return int(next(line.split("?=")[1] for line in makefile.read_text().splitlines() if line.startswith("RUN_STEPS")))
-
-
 def test_a_few_dozen_iterations_put_g_ahead_of_the_paste_on_both_regions(tmp_path):
-    """From the identity start G is exactly the paste; 25 iterations at make run's size put it ahead of the paste
-    against the true exchange, eyes and mouth, PSNR and SSIM. Measured on 32 held-out pairs, seeds 0, 1, 2: eyes
+    """From the identity start G is exactly the paste; 25 iterations of the cpu preset (make run's) put it ahead of
+    the paste against the true exchange, eyes and mouth, PSNR and SSIM. Measured on 32 held-out pairs, seeds 0, 1, 2: eyes
     +1.55, +1.18, +0.96 dB and +0.013, +0.010, +0.010 SSIM; mouth +3.33, +1.08, +0.41 dB and +0.010, +0.004, +0.001
     SSIM (the mouth's area is 2% of the face; at 50 iterations every seed is 1.8 dB or more ahead). The margins
     asserted hold for all three seeds. Measured on one thread, and run on one here: more threads change the
@@ -226,7 +220,7 @@ def test_a_few_dozen_iterations_put_g_ahead_of_the_paste_on_both_regions(tmp_pat
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        result = api.train(api.create_model("cregan", **MAKE_RUN), steps=25, out=tmp_path, progress=False)
+        result = api.train(api.create_model("cregan", preset="cpu"), steps=25, out=tmp_path, progress=False)
         scores = api.evaluate(result.checkpoint, ["exchange"], count=32)
     finally:
         torch.set_num_threads(threads)
@@ -240,7 +234,7 @@ def test_make_run_beats_the_plain_paste_against_the_true_exchange(tmp_path):
     """docs/models/cregan.md's table: at make run's settings and iterations G leads the paste on every figure
     (measured from a clean clone, 150 iterations, 2 threads: eyes +4.1 dB and +0.046 SSIM, mouth +4.0 dB and
     +0.017 SSIM), 128 held-out pairs."""
-    result = api.train(api.create_model("cregan", **MAKE_RUN), steps=make_run_steps(), out=tmp_path, progress=False)
+    result = api.train(api.create_model("cregan", preset="cpu"), out=tmp_path, progress=False)  # make run's 150
     scores = api.evaluate(result.checkpoint, ["exchange"], count=128)
     for region in ("eyes", "mouth"):
         for metric in ("psnr", "ssim", "psnr_inside", "psnr_border"):

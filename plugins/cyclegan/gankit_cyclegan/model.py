@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from gankit_core.engine.helpers import ImagePool, frozen
+from gankit_core import ImagePool, frozen
 from gankit_core.errors import ConfigError
-from gankit_core.interfaces import Model, ModelConfig, OptimizerSpec
+from gankit_core.interfaces import Model, ModelConfig, OptimizerSpec, Preset
 from gankit_core.losses import least_squares
 from gankit_core.translation import Translator
 
@@ -63,11 +63,13 @@ class CycleGAN(Translator, Model):
     name = "cyclegan"
     Config = CycleGANConfig
     default_steps = 20_000  # paper 001 trains both models 200 epochs of 100 iterations
+    presets = {"paper": Preset("paper 001's baseline settings (the defaults): 256 px, batch 10, 9 residual blocks, "
+                               "20,000 iterations; wants a GPU")}
     sample_columns = 8  # per direction: real, translated, reconstructed, identity
 
     def build(self) -> dict[str, nn.Module]:
         from gankit_core import api
-        from gankit_cyclegan.networks import init_weights
+        from gankit_core.weights import init_weights
 
         c = self.config
         nets: dict[str, nn.Module] = {}

@@ -87,11 +87,3 @@ class PatchGANDiscriminator(Discriminator):
 
     def example_inputs(self) -> tuple[Tensor, ...]:
         return (torch.zeros(2, self.in_channels, self.image_size, self.image_size),)
-
-
-def init_weights(module: nn.Module) -> None:
-    """CycleGAN's default initialisation: conv weights N(0, 0.02), biases 0."""
-    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
-        nn.init.normal_(module.weight, 0.0, 0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)

@@ -31,11 +31,6 @@ def feature_mask(target_points: torch.Tensor, truth_points: torch.Tensor, size: 
     return torch.stack(masks).amax(0).to(target_points.device)
 
 
-def masked_psnr(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """PSNR (dB, images in [-1, 1]) over the pixels where ``mask`` is 1, per image."""
-    squared = ((a.double() - b.double()) ** 2 * mask).flatten(1).sum(1)
-    count = mask.expand_as(a).flatten(1).sum(1).clamp_min(1)
-    return 10 * torch.log10(4.0 / (squared / count))
 TRIPLE_FIELDS = ("image", "target", "truth", "landmarks", "target_landmarks", "truth_landmarks")
 
 
@@ -54,10 +49,10 @@ def held_out_spec(spec: str, count: int) -> str:
 
 
 @torch.no_grad()
-def evaluate_transfer(loaded, count: int, seed: int = 0, data: str | None = None) -> dict[str, float]:
+def evaluate_transfer(loaded, count: int, seed: int = 0, data: str | None = None, baseline=None) -> dict[str, float]:
     from gankit_core.data import open_dataset
-    from gankit_core.images import to_unit
-    from gankit_core.metrics.image_quality import psnr, ssim
+    from gankit_core.images import unit_batch
+    from gankit_core.metrics.image_quality import masked_psnr, psnr, ssim
 
     model = loaded.model
     size = model.config.image_size
@@ -67,7 +62,7 @@ def evaluate_transfer(loaded, count: int, seed: int = 0, data: str | None = None
     if missing:
         raise DataError(f"the expression evaluation needs triples with true results (synthetic-expression or "
                         f"expression-triples:PATH), and '{spec}' has no {', '.join(missing)}")
-    methods = {"expression": loaded, **({"baseline": loaded.baseline} if loaded.baseline is not None else {})}
+    methods = {"expression": loaded, **({"baseline": baseline} if baseline is not None else {})}
     scores: dict[str, list[float]] = {}
 
     def add(key: str, values: torch.Tensor) -> None:
@@ -76,8 +71,7 @@ def evaluate_transfer(loaded, count: int, seed: int = 0, data: str | None = None
     for start in range(0, min(count, len(dataset)), CHUNK):
         rows = torch.arange(start, min(start + CHUNK, count, len(dataset)))
         raw = dataset.take(rows)
-        batch = {k: (to_unit(v) if v.dtype == torch.uint8 and v.dim() == 4 else v.float()).to(loaded.device)
-                 for k, v in raw.items()}
+        batch = {k: v.float().to(loaded.device) for k, v in unit_batch(raw).items()}
         target, truth = batch["target"], batch["truth"]
         features = feature_mask(batch["target_landmarks"], batch["truth_landmarks"], size)
         for name, run in methods.items():
@@ -86,7 +80,7 @@ def evaluate_transfer(loaded, count: int, seed: int = 0, data: str | None = None
             label = name if name == "expression" else ("no-fusion" if not run.model.config.fusion else "baseline")
             add(f"{label}/ssim", ssim(output, truth, (-1, 1)))
             add(f"{label}/psnr", psnr(output, truth, (-1, 1)))
-            add(f"{label}/psnr_features", masked_psnr(output, truth, features))
+            add(f"{label}/psnr_features", masked_psnr(output, truth, features, (-1, 1)))
             if name == "expression" and run.model.config.fusion:
                 truth_marks = run.model.draw(batch["truth_landmarks"], size)
                 target_marks = run.model.draw(batch["target_landmarks"], size)
@@ -96,5 +90,5 @@ def evaluate_transfer(loaded, count: int, seed: int = 0, data: str | None = None
                 add("source/landmark_l1", (source_marks - truth_marks).abs().flatten(1).mean(1))
         add("unchanged/ssim", ssim(target, truth, (-1, 1)))
         add("unchanged/psnr", psnr(target, truth, (-1, 1)))
-        add("unchanged/psnr_features", masked_psnr(target, truth, features))
+        add("unchanged/psnr_features", masked_psnr(target, truth, features, (-1, 1)))
     return {key: float(np.mean(values)) for key, values in scores.items()}

@@ -16,6 +16,7 @@ from gankit_core import api
 from gankit_core.data import open_dataset
 from gankit_core.data.landmarks import mirror_landmarks
 from gankit_core.data.synthetic import face_params, landmarks
+from gankit_core.images import unit_batch
 from gankit_core.testing import check_model_contract
 
 
@@ -53,7 +54,7 @@ def test_without_fusion_the_unet_is_trained_alone_on_the_source_landmarks():
 
 def test_flips_mirror_images_and_landmarks_together():
     dataset = open_dataset("synthetic-expression:n=4,identities=4", 64)
-    batch = {k: (v.float() / 127.5 - 1 if v.dtype == torch.uint8 else v) for k, v in dataset.fields.items()}
+    batch = unit_batch(dataset.fields)
     flipped = mirror(batch, torch.tensor([True, False, True, False]))
     assert torch.equal(flipped["target"][0], batch["target"][0].flip(-1))
     assert torch.equal(flipped["truth"][1], batch["truth"][1])
