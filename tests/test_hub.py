@@ -143,3 +143,19 @@ def test_hub_export_errors_are_one_line_and_never_touch_a_users_files(dcgan_run,
     (out / "config.json").write_text('{"format": "something-else"}')
     foreign = gankit("sample", "dcgan", "--checkpoint", str(out))
     assert foreign.returncode == 1 and "not a gankit export" in foreign.stderr, foreign.stderr
+
+
+def test_an_exported_config_is_migrated_on_load_as_a_checkpoints_is(tmp_path):
+    run = train_tiny("cregan", tmp_path / "run").run_dir
+    folder = hub.export_hub(run, eval_count=0).folder
+    config = json.loads((folder / "config.json").read_text())
+    assert config["config_version"] == api.get_entry("model", "cregan").load().config_version
+    # As a folder exported before 'smooth' existed would read: version 1, the key absent.
+    old = {**config, "config_version": 1, "config": {k: v for k, v in config["config"].items() if k != "smooth"}}
+    (folder / "config.json").write_text(json.dumps(old))
+    loaded = gankit("sample", "cregan", "--checkpoint", str(folder), "-n", "2", "-o", str(tmp_path / "old.png"))
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stderr.startswith(f"warning: {folder / 'config.json'}: ") and "smooth" in loaded.stderr
+    (folder / "config.json").write_text(json.dumps({**config, "config_version": 99}))
+    newer = gankit("sample", "cregan", "--checkpoint", str(folder))
+    assert newer.returncode == 1 and newer.stderr.count("\n") == 1 and "newer than the installed" in newer.stderr
