@@ -1,13 +1,11 @@
 """The engine: precision paths, the gradient penalty under autocast, exact resume, Ctrl-C, bad checkpoints,
-the NaN guard, schedules, EMA, the image pool and data parallel."""
+the NaN guard, schedules, EMA and the image pool (data parallel: test_ddp.py)."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -210,43 +208,6 @@ def test_image_pool_returns_history_once_full():
     mixed = pool.query(later)
     from_history = (mixed[:, 0, 0, 0] < 100).sum().item()
     assert 0 < from_history < 64  # about half come from the history
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_data_parallel_matches_one_process(tmp_path):
-    single, double = tmp_path / "single.safetensors", tmp_path / "double.safetensors"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run([sys.executable, str(HERE / "ddp_worker.py"), str(single)], check=True, env=env, capture_output=True)
-    launched = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}",
-         str(HERE / "ddp_worker.py"), str(double)], env=env, capture_output=True, text=True)
-    finished = "world 2 rank 0" in launched.stdout and "world 2 rank 1" in launched.stdout and double.is_file()
-    # Known, open: about 1 run in 20 a rank aborts in C++ teardown after all its work ("terminate called
-    # without an active exception"); only that exact abort after both ranks reported is tolerated here.
-    teardown_abort = "terminate called without an active exception" in launched.stderr
-    assert launched.returncode == 0 or (finished and teardown_abort), launched.stderr[-3000:]
-    assert finished
-    a, b = load_file(single), load_file(double)
-    assert a.keys() == b.keys()
-    for key in a:
-        assert torch.allclose(a[key], b[key], atol=1e-5, rtol=1e-4), key
-
-
-def test_a_nan_on_one_rank_is_skipped_by_every_rank(tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    launched = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}",
-         str(HERE / "ddp_worker.py"), str(tmp_path / "weights.safetensors"), "nan-on-rank-1"],
-        env=env, capture_output=True, text=True, timeout=300)  # a rank left in an all-reduce would hang here
-    reports = {line.split()[3]: line.split() for line in launched.stdout.splitlines() if line.startswith("world 2")}
-    assert set(reports) == {"0", "1"}, launched.stderr[-3000:]
-    assert [reports[rank][7] for rank in "01"] == ["1", "1"]  # both ranks skipped the one step
-    assert reports["0"][9] == reports["1"][9]  # and still hold identical weights
 
 
 def test_compiled_networks_train_and_checkpoint_plain_weights(tmp_path):

@@ -189,6 +189,7 @@ class Trainer:
         context = TrainingStep(self.step, stage, self.model.config.n_critic, optimization=optimization,
                                placement=self.placement, noise=self.state.noise)
         scalars = self.model.train_step(self.nets, batch, context)
+        distributed.broadcast_buffers(self.modules.values(), self.placement.dist)  # before the EMAs copy them
         emas = self.state.emas
         for network in {net for name in context.stepped for net in self.ema_followers[name]}:
             emas[network].update(self.modules[network])
