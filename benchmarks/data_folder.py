@@ -139,7 +139,6 @@ from gankit_core.engine.trainer import Trainer
 mark("imports")
 model = api.create_model(sys.argv[1], image_size=int(sys.argv[3]), batch_size=64, data=sys.argv[2])
 trainer = Trainer(model, api.train_settings({"steps": 3, "progress": False}), write=False)
-trainer.setup()
 mark("setup (networks, dataset, loader)")
 batch = trainer.prepare_batch(trainer.loader.next())
 mark("first batch in hand")

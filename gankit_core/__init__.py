@@ -18,13 +18,14 @@ _API = (
     "get_entry",
     "train",
     "load_checkpoint",
+    "load_pretrained",
     "sample",
 )
 # What a model's training step may use besides StepContext: public here, wherever the engine keeps them.
 _TRAINING_HELPERS = ("frozen", "ImagePool")
 
 __all__ = ["ImagePool", "__version__", "create_component", "create_model", "frozen", "get_entry", "list_entries",
-           "list_models", "load_checkpoint", "sample", "train"]
+           "list_models", "load_checkpoint", "load_pretrained", "sample", "train"]
 
 if TYPE_CHECKING:
     from gankit_core.api import (
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
         list_entries,
         list_models,
         load_checkpoint,
+        load_pretrained,
         sample,
         train,
     )

@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from gankit_core.errors import ConfigError
-from gankit_core.inference import LoadedModel, generate, load_checkpoint
+from gankit_core.inference import LoadedModel, generate, load_checkpoint, load_pretrained
 from gankit_core.plugins import get_registry
 from gankit_core.registry import Entry
 
 __all__ = ["LoadedModel", "create_component", "create_model", "evaluate", "generate", "get_entry", "list_entries",
-           "list_models", "load_checkpoint", "read_run", "resume", "run_config", "run_settings", "sample", "train",
+           "list_models", "load_checkpoint", "load_pretrained", "read_run", "resume", "run_config", "run_settings", "sample", "train",
            "train_settings"]
 
 
@@ -59,7 +59,9 @@ def train_settings(values: dict[str, Any]):
     """Engine settings from a dict of overrides, checked like a model config."""
     from gankit_core.config import resolve_config
     from gankit_core.engine import TrainSettings
+    from gankit_core.engine.trainer import RETIRED_SETTINGS
 
+    values = {key: value for key, value in values.items() if key not in RETIRED_SETTINGS}  # an older run's config.toml
     return resolve_config(TrainSettings, {**dataclasses.asdict(TrainSettings()), **values})
 
 

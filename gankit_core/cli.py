@@ -89,7 +89,8 @@ def cli(debug: bool) -> None:
 # ------------------------------------------------------------------------------------------ registry
 @cli.command("list")
 @click.argument("pattern", default="*")
-@click.option("--kind", help="Only this kind (model, generator, discriminator, layer, loss, dataset, metric, landmark-detector).")
+@click.option("--kind", help="Only this kind (model, generator, discriminator, layer, loss, dataset, metric, landmark-detector, "
+                   "callback).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_command(pattern: str, kind: str | None, as_json: bool) -> None:
     """Every registered thing: kind, name, plugin, version, summary."""
@@ -224,6 +225,8 @@ def _settings_from_options(options: dict[str, Any]) -> dict[str, Any]:
         values["strict_data"] = True
     if options.get("init_from") is not None:
         values["init_from"] = str(options["init_from"])
+    if options.get("log"):  # given: replaces a --config file's [train] log list
+        values["log"] = list(options["log"])
     return values
 
 
@@ -292,6 +295,8 @@ def _model_overrides(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Continue this run directory instead (same as 'gankit resume').")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
+@click.option("--log", "log", multiple=True, metavar="NAME",
+              help="Tell this registered callback (a tracker) about the run; repeatable ('gankit list --kind callback').")
 def run_command(model_name: str, resume_dir: Path | None, **options: Any) -> None:
     """Train MODEL on the built-in synthetic faces (or --data)."""
     from gankit_core import api
@@ -390,10 +395,11 @@ def _add_builtin_command_modules() -> None:
     from gankit_core.cli_data import data_group, landmarks_command
     from gankit_core.cli_ecosystem import export_command, report_command
     from gankit_core.cli_metrics import eval_command, fid_command, meqfi_group
+    from gankit_core.demo import demo_command
     from gankit_core.translation import translate_command
 
     for command in (cache_group, data_group, landmarks_command, eval_command, fid_command, meqfi_group,
-                    export_command, report_command, translate_command):
+                    export_command, report_command, translate_command, demo_command):
         cli.add_command(command)
 
 

@@ -1,4 +1,4 @@
-"""Commands that take a run elsewhere: ``gankit export`` (ONNX) and ``gankit report`` (runs compared on one page).
+"""Commands that take a run elsewhere: ``gankit export`` (ONNX, or a folder to publish) and ``gankit report`` (runs compared on one page).
 
 No torch at import, like every command module.
 """
@@ -14,15 +14,38 @@ from gankit_core.errors import GankitError
 
 @click.command("export")
 @click.argument("run", type=click.Path(path_type=Path))
-@click.option("-o", "output", type=click.Path(dir_okay=False, path_type=Path),
-              help="The .onnx file (default RUN/MODEL.onnx); with several networks, FILE-NETWORK.onnx each.")
-@click.option("--network", help="Export only this inference network (see 'gankit info MODEL').")
-@click.option("--opset", type=int, help="ONNX opset version (default: torch's exporter's).")
-@click.option("--dynamic-batch", is_flag=True, help="Accept any batch size (default: the example batch of 2).")
-def export_command(run: Path, output: Path | None, network: str | None, opset: int | None,
-                   dynamic_batch: bool) -> None:
-    """Export a run's inference networks (EMA weights where kept) to ONNX, checked with onnx.checker and
-    onnxruntime. RUN is a run directory (its latest checkpoint) or a checkpoint file."""
+@click.option("--format", "export_format", type=click.Choice(["onnx", "hub"]), default="onnx", show_default=True,
+              help="onnx: one .onnx file per network; hub: a folder with config.json, model.safetensors, a model "
+                   "card (README.md) and a sample grid, loadable by every inference command.")
+@click.option("-o", "output", type=click.Path(path_type=Path),
+              help="onnx: the .onnx file (default RUN/MODEL.onnx); with several networks, FILE-NETWORK.onnx each. "
+                   "hub: the folder (default RUN/hub).")
+@click.option("--network", help="onnx: export only this inference network (see 'gankit info MODEL').")
+@click.option("--opset", type=int, help="onnx: ONNX opset version (default: torch's exporter's).")
+@click.option("--dynamic-batch", is_flag=True, help="onnx: accept any batch size (default: the example batch of 2).")
+@click.option("--eval", "eval_count", type=int,
+              help="hub: images per set for the model card's evaluation table (default 256; 0: no table).")
+@click.option("--inception", type=click.Path(dir_okay=False), help="hub: TorchScript Inception file for FID/KID.")
+def export_command(run: Path, export_format: str, output: Path | None, network: str | None, opset: int | None,
+                   dynamic_batch: bool, eval_count: int | None, inception: str | None) -> None:
+    """Export a run's inference networks (EMA weights where kept): to ONNX, checked with onnx.checker and
+    onnxruntime, or as a model folder to publish (--format hub). RUN is a run directory (its latest checkpoint)
+    or a checkpoint file."""
+    if export_format == "hub":
+        if network is not None or opset is not None or dynamic_batch:
+            raise GankitError("--network, --opset and --dynamic-batch are ONNX options; the hub format exports "
+                              "every inference network")
+        from gankit_core.hub import DEFAULT_EVAL_COUNT, export_hub
+
+        written = export_hub(run, output, DEFAULT_EVAL_COUNT if eval_count is None else eval_count,
+                             inception=inception)
+        if written.evaluation_note and eval_count != 0:
+            click.echo(f"warning: the model card has no evaluation table: {written.evaluation_note}", err=True)
+        click.echo(f"wrote {written.folder}: {', '.join(written.networks)} from step {written.step} "
+                   "(config.json, model.safetensors, README.md, samples.png)")
+        return
+    if eval_count is not None or inception is not None:
+        raise GankitError("--eval and --inception are options of --format hub")
     from gankit_core.export import export_run
 
     if opset is not None and opset < 1:

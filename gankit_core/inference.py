@@ -63,12 +63,16 @@ class LoadedModel:
 
 
 def load_checkpoint(path: str | Path, model: str | None = None, device: str = "cpu") -> LoadedModel:
-    """Rebuild a model from a checkpoint (file or run directory) for inference; ``model`` refuses another model's."""
+    """Rebuild a model from a checkpoint (file or run directory, or a folder ``gankit export --format hub`` wrote)
+    for inference; ``model`` refuses another model's."""
     from gankit_core.engine import checkpoint as ckpt
     from gankit_core.engine.precision import choose_device
+    from gankit_core.hub import is_pretrained
     from gankit_core.interfaces import Networks
     from gankit_core.plugins import get_registry
 
+    if is_pretrained(path):
+        return load_pretrained(path, model=model, device=device)
     checkpoint = ckpt.read(path)  # its config migrated to the installed model's config version
     if model is not None and checkpoint.model != model:
         raise CheckpointError(f"{checkpoint.path}: checkpoint is from model '{checkpoint.model}', not '{model}'")
@@ -81,6 +85,35 @@ def load_checkpoint(path: str | Path, model: str | None = None, device: str = "c
         module.to(target).eval()
     return LoadedModel(instance, Networks(modules), checkpoint.step, checkpoint.path, target,
                        stage=checkpoint.meta("stage"))
+
+
+def load_pretrained(folder: str | Path, model: str | None = None, device: str = "cpu") -> LoadedModel:
+    """Rebuild a model from a folder ``gankit export RUN --format hub`` wrote (config.json, model.safetensors),
+    offline: its inference networks only, in eval mode, with the weights the export took (EMA where kept)."""
+    from gankit_core.engine.precision import choose_device
+    from gankit_core.hub import read_pretrained
+    from gankit_core.interfaces import Networks
+    from gankit_core.plugins import get_registry
+
+    pretrained = read_pretrained(folder)  # its config migrated to the installed model's config version
+    if model is not None and pretrained.model != model:
+        raise CheckpointError(f"{pretrained.folder}: exported from model '{pretrained.model}', not '{model}'")
+    instance = get_registry().get("model", pretrained.model).load()(**pretrained.config)
+    modules = instance.build()
+    target = choose_device(device)
+    missing = [name for name in instance.inference_networks if name not in pretrained.weights]
+    if missing:
+        raise CheckpointError(f"{pretrained.weights_path}: no weights for network '{missing[0]}'")
+    nets = {}  # only what was exported: a network the folder lacks fails by name, never runs untrained
+    for name in instance.inference_networks:
+        try:
+            modules[name].load_state_dict(pretrained.weights[name])
+        except RuntimeError as error:
+            raise CheckpointError(f"{pretrained.weights_path}: network '{name}' does not match its config.json "
+                                  f"({str(error).splitlines()[0]})") from None
+        nets[name] = modules[name].to(target).eval()
+    return LoadedModel(instance, Networks(nets), pretrained.step, pretrained.weights_path, target,
+                       stage=pretrained.stage)
 
 
 def generate(loaded: LoadedModel, count: int, seed: int = 0, batch_size: int = 64, data: str | None = None,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
@@ -77,6 +78,30 @@ def average_gradients(params: list[torch.nn.Parameter], context: DistributedCont
         count = g.numel()
         g.copy_(flat[offset : offset + count].view_as(g))
         offset += count
+
+
+def broadcast_buffers(modules: Iterable[torch.nn.Module], context: DistributedContext) -> None:
+    """Give every rank rank 0's buffers (batch-norm statistics, an image pool's history), one broadcast per dtype.
+
+    DDP does the same before each forward (``broadcast_buffers``). Without it the ranks drift apart: on CPUs
+    batch norm is not synchronised, so each rank's running statistics follow its own shard, and each rank's
+    image pool keeps its own fakes. A checkpoint holds rank 0's state only, so ranks that differ could not all
+    resume exactly, and a frozen network in eval mode would normalise differently on each rank.
+    """
+    if not context.enabled:
+        return
+    by_dtype: dict[torch.dtype, list[torch.Tensor]] = {}
+    for module in modules:
+        for buffer in module.buffers():
+            by_dtype.setdefault(buffer.dtype, []).append(buffer)
+    for buffers in by_dtype.values():
+        flat = torch.cat([b.detach().reshape(-1) for b in buffers])
+        dist.broadcast(flat, src=0)
+        offset = 0
+        for buffer in buffers:
+            count = buffer.numel()
+            buffer.data.copy_(flat[offset : offset + count].view_as(buffer))
+            offset += count
 
 
 def any_rank_true(flag: bool, context: DistributedContext, device: torch.device) -> bool:
