@@ -1,6 +1,7 @@
 """Data parallel under torchrun, 2 gloo processes on the CPU: against one process, a NaN on one rank, and every
 model: after a few steps the ranks hold identical state, a run stopped and resumed under torchrun continues
-exactly, only rank 0 calls callbacks, and every launch exits 0 (no abort at teardown is tolerated)."""
+exactly, only rank 0 calls callbacks, no gloo thread outlives the engine's shutdown, and every launch exits 0
+(no abort at teardown is tolerated)."""
 
 from __future__ import annotations
 
@@ -56,7 +57,8 @@ def tensors(path: Path) -> dict[str, torch.Tensor]:
 @pytest.mark.parametrize("model", MODELS)
 def test_every_model_trains_and_resumes_exactly_under_two_processes(model, tmp_path):
     launched = torchrun(str(HERE / "ddp_model_worker.py"), model, str(tmp_path))
-    assert sorted(line for line in launched.stdout.splitlines() if line.startswith("world")) == [
+    assert sorted(line for line in launched.stdout.splitlines() if line.startswith(("world", "rank"))) == [
+        "rank 0: 0 gloo threads alive after the shutdown", "rank 1: 0 gloo threads alive after the shutdown",
         "world 2 rank 0 step 4", "world 2 rank 1 step 4"]
     # identical on both ranks: weights, EMA, optimizer moments, batch-norm statistics, image pools, RNG
     rank0, rank1 = tensors(tmp_path / "rank-0.safetensors"), tensors(tmp_path / "rank-1.safetensors")

@@ -9,6 +9,7 @@ DDP's bucketed reducer handles poorly (StyleGAN2-ADA averages gradients the same
 from __future__ import annotations
 
 import atexit
+import importlib
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -44,9 +45,16 @@ def init_distributed(device_type: str) -> DistributedContext:
         backend = "nccl" if device_type == "cuda" else "gloo"
         if device_type == "cuda":
             torch.cuda.set_device(local_rank)
+        # Imported before the group exists, never after: importing torch._dynamo (which torch.optim does when
+        # the first optimizer is built) once a group exists leaves ten references to the group held from C++,
+        # so destroy_process_group cannot free it, and its backend threads (gloo_tcp_loop, pt_gloo_runloop)
+        # live on into the interpreter's and C++'s teardown, where about one exit in 20 aborted with
+        # "terminate called without an active exception" (exit -6). tests/test_ddp.py checks that no gloo
+        # thread outlives the shutdown below.
+        importlib.import_module("torch._dynamo")  # not "import torch._dynamo": that would make torch a local name
+
         dist.init_process_group(backend=backend)
-        # The engine joined the group, so it leaves it: a group still alive at interpreter exit lets the
-        # backend's threads meet C++ teardown ("terminate called without an active exception", exit -6).
+        # The engine joined the group, so it leaves it before the interpreter's teardown.
         atexit.register(shutdown, context)
     return context
 

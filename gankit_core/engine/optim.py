@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from gankit_core.engine.precision import Precision
 from gankit_core.engine.schedules import parse_schedule
 from gankit_core.errors import ConfigError
 from gankit_core.interfaces import OptimizerSpec
@@ -72,12 +73,12 @@ class Optimization:
     scalers: dict[str, torch.amp.GradScaler]
 
     @classmethod
-    def build(cls, specs: dict[str, OptimizerSpec], default_schedule: str, loss_scaling_on: str | None,
+    def build(cls, specs: dict[str, OptimizerSpec], default_schedule: str, precision: Precision,
               model_name: str) -> Optimization:
-        """``loss_scaling_on``: the device type whose GradScaler each optimizer gets, or None for no scaling."""
         try:
             optimizers = {name: ScheduledOptimizer(spec, default_schedule) for name, spec in specs.items()}
         except ValueError as error:  # torch.optim's own check of a negative rate or decay
             raise ConfigError(f"model '{model_name}': {error}") from None
-        scalers = {name: torch.amp.GradScaler(loss_scaling_on) for name in specs} if loss_scaling_on else {}
+        scalers = ({name: torch.amp.GradScaler(precision.device.type) for name in specs}
+                   if precision.needs_loss_scaling else {})
         return cls(optimizers, scalers)

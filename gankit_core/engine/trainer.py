@@ -123,8 +123,7 @@ class Trainer:
         self.nets = Networks({name: (torch.compile(m) if settings.compile and any(True for _ in m.parameters()) else m)
                               for name, m in modules.items()})
         optimization = Optimization.build(model.optimizers(Networks(modules)), config.lr_schedule,
-                                          self.placement.device.type if self.placement.precision.needs_loss_scaling
-                                          else None, model.name)
+                                          self.placement.precision, model.name)
         # The EMA of an inference network follows every step of an optimizer that moves its weights.
         self.ema_followers = {
             name: [net for net in emas if {id(p) for p in modules[net].parameters()} & {id(p) for p in o.params}]
