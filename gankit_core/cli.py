@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from gankit_core import __version__
-from gankit_core.cli_options import console, device_option
+from gankit_core.cli_options import console, device_option, force_option
 from gankit_core.errors import GankitError, debug_enabled, describe_os_error
 
 
@@ -268,7 +268,7 @@ def _model_overrides(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
 @click.option("--stage", help="Train this one stage of a multi-stage model alone (see 'gankit info MODEL').")
 @click.option("--init-from", type=click.Path(path_type=Path),
               help="Start from the network weights of this checkpoint or run (e.g. an earlier stage's run).")
-@click.option("--seed", type=int, help="Random seed (default 0).")
+@click.option("--seed", type=click.IntRange(min=0), help="Random seed (default 0).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run directory (default runs/MODEL-TIME).")
 @click.option("--sample-every", type=int, help="Write a sample grid every N steps.")
 @click.option("--checkpoint-every", type=int, help="Write a checkpoint every N steps.")
@@ -326,15 +326,19 @@ def resume_command(run_dir: Path, steps: int | None, no_progress: bool) -> None:
               help="How many samples (for a model whose grid shows inputs beside outputs, how many rows).")
 @click.option("-o", "output", type=click.Path(dir_okay=False, path_type=Path), default=Path("samples.png"),
               show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @device_option
-def sample_command(model_name: str, checkpoint: Path, count: int, output: Path, seed: int, device: str) -> None:
+@force_option
+def sample_command(model_name: str, checkpoint: Path, count: int, output: Path, seed: int, device: str,
+                   force: bool) -> None:
     """Write a grid of samples from a checkpoint."""
     from gankit_core import api
     from gankit_core.images import save_grid
+    from gankit_core.outputs import check_file
 
     if count < 1:
         raise GankitError("-n must be at least 1")
+    check_file(output, (".png",), "a PNG grid", force=force, inputs=[checkpoint])
     loaded = api.load_checkpoint(checkpoint, model=model_name, device=device)
     images = loaded.sample(count, seed)
     save_grid(images, output, loaded.model.sample_columns)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from gankit_core.cli_options import force_option
 from gankit_core.errors import GankitError
 
 
@@ -19,15 +20,16 @@ from gankit_core.errors import GankitError
 @click.option("--network", help="Export only this inference network (see 'gankit info MODEL').")
 @click.option("--opset", type=int, help="ONNX opset version (default: torch's exporter's).")
 @click.option("--dynamic-batch", is_flag=True, help="Accept any batch size (default: the example batch of 2).")
+@force_option
 def export_command(run: Path, output: Path | None, network: str | None, opset: int | None,
-                   dynamic_batch: bool) -> None:
+                   dynamic_batch: bool, force: bool) -> None:
     """Export a run's inference networks (EMA weights where kept) to ONNX, checked with onnx.checker and
     onnxruntime. RUN is a run directory (its latest checkpoint) or a checkpoint file."""
     from gankit_core.export import export_run
 
     if opset is not None and opset < 1:
         raise GankitError(f"--opset must be a positive opset version, not {opset}")
-    for exported in export_run(run, output, network, opset, dynamic_batch):
+    for exported in export_run(run, output, network, opset, dynamic_batch, force=force):
         inputs = ", ".join(f"{name} {' x '.join(map(str, shape))}"
                            for name, shape in zip(exported.input_names, exported.input_shapes, strict=True))
         click.echo(f"wrote {exported.path}: {exported.network} ({inputs} -> output "
@@ -39,11 +41,14 @@ def export_command(run: Path, output: Path | None, network: str | None, opset: i
 @click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "output", type=click.Path(dir_okay=False, path_type=Path), default=Path("compare.html"),
               show_default=True)
-def report_command(runs: tuple[Path, ...], output: Path) -> None:
+@force_option
+def report_command(runs: tuple[Path, ...], output: Path, force: bool) -> None:
     """One self-contained page comparing runs: overlaid curves, final sample grids, config differences."""
     from gankit_core.engine.compare import write_comparison
+    from gankit_core.outputs import check_file
 
     if len(set(runs)) != len(runs):
         raise GankitError("a run is named twice")
+    check_file(output, (".html", ".htm"), "an HTML page", force=force, inputs=runs)
     written = write_comparison(list(runs), output)
     click.echo(f"wrote {written} ({len(runs)} runs)")

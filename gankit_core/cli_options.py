@@ -14,6 +14,13 @@ def device_option(function):
                         help="auto (a CUDA GPU when present, else the CPU), cpu, cuda or cuda:N.")(function)
 
 
+def force_option(function):
+    """``--force`` of every command that writes: replace outputs that exist (gankit_core.outputs has the rule)."""
+    return click.option("--force", is_flag=True,
+                        help="Replace outputs that exist (never an input, a checkpoint, or a run's config or "
+                             "metrics).")(function)
+
+
 def console(stderr: bool = False):
     from rich.console import Console
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from gankit_core.engine.checkpoint import write_atomic
 from gankit_core.errors import GankitError
+from gankit_core.outputs import check_files, refuse_protected
 
 EXTRA_PACKAGES = ("onnx", "onnxruntime", "onnxscript")
 
@@ -148,12 +149,16 @@ def export_network(network: str, module, examples: tuple, path: Path, opset: int
 
 
 def export_run(run: str | Path, output: str | Path | None = None, network: str | None = None,
-               opset: int | None = None, dynamic_batch: bool = False) -> list[ExportedNetwork]:
-    """Export the inference networks of a run directory or checkpoint file to ONNX, one file per network."""
+               opset: int | None = None, dynamic_batch: bool = False, force: bool = False) -> list[ExportedNetwork]:
+    """Export the inference networks of a run directory or checkpoint file to ONNX, one file per network.
+
+    A file that exists is refused unless ``force`` (gankit_core.outputs), checked before anything is exported."""
     require_export_extra()
     from gankit_core import api
 
     run = Path(run)
+    if output is not None:
+        refuse_protected(Path(output), [run])  # before the slow load; the rest once the networks are known
     loaded = api.load_checkpoint(run)
     model = loaded.model
     networks = list(model.inference_networks)
@@ -163,6 +168,7 @@ def export_run(run: str | Path, output: str | Path | None = None, network: str |
                               f"it exports {', '.join(networks)}")
         networks = [network]
     paths = output_paths(Path(output) if output is not None else default_output(run, model.name), networks)
+    check_files(list(paths.values()), force=force, inputs=[run])
     exported = []
     for name, path in paths.items():
         examples = tuple(model.example_inputs(name))

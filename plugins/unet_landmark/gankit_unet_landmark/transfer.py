@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from gankit_core.cli_options import device_option
+from gankit_core.cli_options import device_option, force_option
 from gankit_core.errors import DataError, GankitError
 
 # Photos are cropped so that their landmarks sit where the synthetic faces' do (measured over 50 of them): the
@@ -119,13 +119,19 @@ def paste_back(face: Face, generated: np.ndarray) -> np.ndarray:
 @click.option("-o", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("transferred"),
               show_default=True)
 @device_option
-def transfer_command(source: Path, target: Path, checkpoint: Path, out_dir: Path, device: str) -> None:
+@force_option
+def transfer_command(source: Path, target: Path, checkpoint: Path, out_dir: Path, device: str, force: bool) -> None:
     """Write TARGET wearing SOURCE's expression (expression), and the landmark image that guided it."""
     import torch
 
     from gankit_core import api
     from gankit_core.images import save_png, to_uint8, to_unit
+    from gankit_core.outputs import check_files, check_folder
 
+    folder = check_folder(out_dir, "the transferred face and its landmark image")
+    written, landmark_path = check_files([folder / f"{target.stem}-with-{source.stem}-expression.png",
+                                          folder / f"{target.stem}-with-{source.stem}-landmarks.png"],
+                                         force=force, inputs=[source, target, checkpoint])
     loaded = api.load_checkpoint(checkpoint, device=device)
     if not hasattr(loaded.model, "transfer"):
         raise GankitError(f"{checkpoint} is a '{loaded.model.name}' checkpoint; gankit transfer needs an expression one")
@@ -146,9 +152,7 @@ def transfer_command(source: Path, target: Path, checkpoint: Path, out_dir: Path
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise GankitError(f"cannot create {out_dir}: {error.strerror}") from None
-    written = out_dir / f"{target.stem}-with-{source.stem}-expression.png"
     save_png(np.ascontiguousarray(paste_back(target_face, crop)), written)
-    landmark_path = out_dir / f"{target.stem}-with-{source.stem}-landmarks.png"
     save_png(np.ascontiguousarray(to_uint8(guide.float().expand(-1, 3, -1, -1))[0].permute(1, 2, 0).numpy()),
              landmark_path)
     click.echo(f"wrote {written} and {landmark_path}")
