@@ -9,11 +9,11 @@ from pathlib import Path
 
 import click
 
-from gankit_core.cli_options import force_option
+from gankit_core.cli_options import SummaryGroup, force_option
 from gankit_core.errors import DataError, GankitError
 
 
-@click.group("data")
+@click.group("data", cls=SummaryGroup)
 def data_group() -> None:
     """Built-in synthetic faces and dataset previews."""
 
@@ -31,6 +31,7 @@ def synth_command(count: int, size: int, style: str, out: Path, seed: int, ident
     """Write synthetic faces as PNGs plus labels.csv (identity, expression, boxes) and landmarks.csv."""
     from PIL import Image
 
+    from gankit_core.data.folders import LABEL_COLUMNS
     from gankit_core.data.synthetic import EXPRESSIONS
     from gankit_core.data.synthetic_dataset import render_set
 
@@ -48,7 +49,7 @@ def synth_command(count: int, size: int, style: str, out: Path, seed: int, ident
         raise GankitError(f"cannot create {out}: {error.strerror}") from None
     with (out / "labels.csv").open("w", newline="") as labels, (out / "landmarks.csv").open("w", newline="") as marks:
         label_writer, mark_writer = csv.writer(labels), csv.writer(marks)
-        label_writer.writerow(SYNTH_LABELS_HEADER)
+        label_writer.writerow(LABEL_COLUMNS)
         mark_writer.writerow(["file", *[f"{axis}{i}" for i in range(68) for axis in "xy"]])
         for index in range(count):
             name = f"face-{index:05d}.png"
@@ -60,8 +61,6 @@ def synth_command(count: int, size: int, style: str, out: Path, seed: int, ident
     click.echo(f"wrote {count} {style} faces ({size}px) with labels.csv and landmarks.csv to {out}")
 
 
-SYNTH_LABELS_HEADER = ["file", "identity", "expression", "intensity", "style", "eye_x0", "eye_y0", "eye_x1", "eye_y1",
-                       "mouth_x0", "mouth_y0", "mouth_x1", "mouth_y1"]
 SYNTH_IMAGE = re.compile(r"face-\d{5}\.png")
 
 
@@ -71,6 +70,7 @@ def _earlier_set(out: Path, overwrite: bool) -> list[Path]:
     replaces an earlier ``data synth`` set's own files (its ``face-NNNNN.png``, labels.csv and landmarks.csv)
     and refuses, listing them, when anything else is there: a file, a folder or a run of the user's is never
     deleted."""
+    from gankit_core.data.folders import LABEL_COLUMNS, csv_header
     from gankit_core.outputs import check_folder
 
     check_folder(out, "the faces")
@@ -79,10 +79,9 @@ def _earlier_set(out: Path, overwrite: bool) -> list[Path]:
     if not overwrite:
         raise GankitError(f"--out {out} is not empty; choose an empty or new folder, or add --overwrite to replace "
                           "an earlier 'gankit data synth' set there")
-    labels = out / "labels.csv"
-    if not (labels.is_file() and (out / "landmarks.csv").is_file() and _synth_header(labels)):
+    if not ((out / "landmarks.csv").is_file() and csv_header(out / "labels.csv") == list(LABEL_COLUMNS)):
         raise GankitError(f"--overwrite: {out} holds no labels.csv and landmarks.csv written by 'gankit data synth', "
-                          "so it is not such a set; not emptying it")
+                          "so it is not a 'gankit data synth' set; not emptying it")
     own = [child for child in out.iterdir() if not child.is_symlink() and child.is_file()
            and (child.name in ("labels.csv", "landmarks.csv") or SYNTH_IMAGE.fullmatch(child.name))]
     foreign = sorted(f"{child.name}/" if child.is_dir() else child.name for child in set(out.iterdir()) - set(own))
@@ -91,14 +90,6 @@ def _earlier_set(out: Path, overwrite: bool) -> list[Path]:
         raise GankitError(f"--overwrite: {out} also holds what 'gankit data synth' did not write ({shown}); move "
                           "it away or choose another folder; nothing was removed")
     return own
-
-
-def _synth_header(labels: Path) -> bool:
-    try:
-        with labels.open(newline="", errors="replace") as handle:
-            return next(csv.reader(handle), None) == SYNTH_LABELS_HEADER
-    except OSError:
-        return False
 
 
 @data_group.command("show")
@@ -153,12 +144,14 @@ def show_command(spec: str, count: int, output: Path, size: int, with_landmarks:
 def landmarks_command(images: tuple[Path, ...], output: Path | None, all_faces: bool, detector: str | None,
                       force: bool) -> None:
     """Find faces and their 68 landmarks with the installed detector; print JSON, optionally draw them."""
-    from gankit_core.data.folders import read_user_image
+    from gankit_core.data.decode import read_user_image, require_image_file
     from gankit_core.data.landmarks import annotate, region_boxes
     from gankit_core.images import save_png
     from gankit_core.landmarking import detect_faces
     from gankit_core.outputs import check_file, check_files, check_folder
 
+    for path in images:
+        require_image_file(path)
     targets: dict[Path, Path] = {}
     if output is not None and output.suffix.lower() == ".png" and len(images) == 1:
         targets = {images[0]: check_file(output, (".png",), "an annotated PNG", force=force, inputs=images)}

@@ -24,11 +24,11 @@ from gankit_core.errors import GankitError
 def export_command(run: Path, output: Path | None, network: str | None, opset: int | None,
                    dynamic_batch: bool, force: bool) -> None:
     """Export a run's inference networks (EMA weights where kept) to ONNX, checked with onnx.checker and
-    onnxruntime. RUN is a run directory (its latest checkpoint) or a checkpoint file."""
+    onnxruntime.
+
+    RUN is a run directory (its latest checkpoint) or a checkpoint file."""
     from gankit_core.export import export_run
 
-    if opset is not None and opset < 1:
-        raise GankitError(f"--opset must be a positive opset version, not {opset}")
     for exported in export_run(run, output, network, opset, dynamic_batch, force=force):
         inputs = ", ".join(f"{name} {' x '.join(map(str, shape))}"
                            for name, shape in zip(exported.input_names, exported.input_shapes, strict=True))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from gankit_core.cli_options import device_option, force_option
+from gankit_core.cli_options import SummaryGroup, device_option, force_option, require_model
 from gankit_core.errors import GankitError
 
 
@@ -47,6 +47,7 @@ def eval_command(model_name, checkpoint, metric_names, count, data, seed, device
 
     if count < 2:
         raise GankitError("-n must be at least 2")
+    require_model(model_name)
     metrics = [m.strip() for m in metric_names.split(",")] if metric_names else None
     results = api.evaluate(checkpoint, metrics, count=count, data=data, seed=seed, device=device, inception=inception,
                            model=model_name, baseline=baseline)
@@ -82,7 +83,7 @@ def fid_command(set_a, set_b, size, count, device, inception, as_json) -> None:
                f"({images_a.shape[0]} vs {images_b.shape[0]} images)")
 
 
-@click.group("meqfi")
+@click.group("meqfi", cls=SummaryGroup)
 def meqfi_group() -> None:
     """MEQFI human evaluation (paper 002, Eq. 4): a rating sheet, then the score."""
 

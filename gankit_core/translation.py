@@ -190,7 +190,7 @@ def translate_command(source: Path, checkpoint: Path, direction: str, out: Path,
     import torch
 
     from gankit_core import api
-    from gankit_core.data.folders import read_user_image
+    from gankit_core.data.decode import read_user_image
     from gankit_core.images import save_png, to_uint8, to_unit
 
     if not source.exists():

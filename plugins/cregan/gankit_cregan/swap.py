@@ -135,9 +135,12 @@ def swap_command(image_a: Path, image_b: Path, checkpoint: Path, region: str, ou
     import torch
 
     from gankit_core import api
+    from gankit_core.data.decode import require_image_file
     from gankit_core.images import save_png, to_unit
     from gankit_core.outputs import check_files, check_folder
 
+    for path in (image_a, image_b):
+        require_image_file(path)
     # Two inputs with one file name (x/a.png, y/a.png) get A/B labels, so neither output overwrites the other.
     names = (image_a.stem, image_b.stem) if image_a.stem != image_b.stem else (f"{image_a.stem}-A", f"{image_b.stem}-B")
     targets = [check_folder(out_dir, "the swapped faces") / f"{mine}-with-{theirs}-{region}.png"

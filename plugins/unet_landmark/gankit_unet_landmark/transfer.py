@@ -125,9 +125,12 @@ def transfer_command(source: Path, target: Path, checkpoint: Path, out_dir: Path
     import torch
 
     from gankit_core import api
+    from gankit_core.data.decode import require_image_file
     from gankit_core.images import save_png, to_uint8, to_unit
     from gankit_core.outputs import check_files, check_folder
 
+    for path in (source, target):
+        require_image_file(path)
     folder = check_folder(out_dir, "the transferred face and its landmark image")
     written, landmark_path = check_files([folder / f"{target.stem}-with-{source.stem}-expression.png",
                                           folder / f"{target.stem}-with-{source.stem}-landmarks.png"],
