@@ -129,10 +129,11 @@ def test_unreadable_files_are_remembered_by_the_prepared_entry(tmp_path):
     folder = fill_folder(tmp_path / "faces", 3)
     (folder / "broken.jpg").write_bytes(b"not a jpeg")
     for _ in range(2):  # the restart reads the index, and says the same
-        shown = gankit("data", "show", f"folder:{folder}", "-o", str(tmp_path / "grid.png"), cache=tmp_path / "cache")
+        shown = gankit("data", "show", f"folder:{folder}", "-o", str(tmp_path / "grid.png"), "--force",
+                       cache=tmp_path / "cache")
         assert shown.returncode == 0, shown.stderr
         assert "broken.jpg" in shown.stderr and "skipped 1 unreadable image(s) of 4" in shown.stderr
-    strict = gankit("data", "show", f"folder:{folder}", "-o", str(tmp_path / "grid.png"), "--strict",
+    strict = gankit("data", "show", f"folder:{folder}", "-o", str(tmp_path / "grid.png"), "--strict", "--force",
                     cache=tmp_path / "cache")
     assert strict.returncode == 1 and strict.stderr.startswith("error: cannot read image") and "broken.jpg" in strict.stderr
 
