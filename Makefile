@@ -3,7 +3,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-PIP := $(BIN)/python -m pip --disable-pip-version-check -q
+# -qq: pip's errors only. Its warnings (an index location a machine's pip config names but that is not
+# there, one line per package) buried the run's own output; a failed install still says why.
+PIP := $(BIN)/python -m pip --disable-pip-version-check -qq
 PLUGINS := $(sort $(dir $(wildcard plugins/*/pyproject.toml)))
 THIRD_PARTY := examples/third-party-plugin
 STAMP := $(VENV)/.installed

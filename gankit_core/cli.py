@@ -13,8 +13,9 @@ from typing import Any
 import click
 
 from gankit_core import __version__
-from gankit_core.cli_options import console, device_option
+from gankit_core.cli_options import SummaryGroup, console, device_option, force_option, require_model
 from gankit_core.errors import GankitError, debug_enabled, describe_os_error
+from gankit_core.registry import KINDS
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -22,7 +23,7 @@ def fail(message: str, code: int = 1) -> None:
     sys.exit(code)
 
 
-class GankitGroup(click.Group):
+class GankitGroup(SummaryGroup):
     """Adds plugin commands, and turns user errors into one line and a non-zero exit."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -89,8 +90,7 @@ def cli(debug: bool) -> None:
 # ------------------------------------------------------------------------------------------ registry
 @cli.command("list")
 @click.argument("pattern", default="*")
-@click.option("--kind", help="Only this kind (model, generator, discriminator, layer, loss, dataset, metric, landmark-detector, "
-                   "callback).")
+@click.option("--kind", type=click.Choice(KINDS), help="Only this kind.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_command(pattern: str, kind: str | None, as_json: bool) -> None:
     """Every registered thing: kind, name, plugin, version, summary."""
@@ -195,7 +195,7 @@ def info_command(name: str, layers: bool, as_json: bool) -> None:
                 out.print(table)
 
 
-@cli.group("plugin")
+@cli.group("plugin", cls=SummaryGroup)
 def plugin_group() -> None:
     """Tools for plugin authors."""
 
@@ -286,7 +286,7 @@ def _model_overrides(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
 @click.option("--stage", help="Train this one stage of a multi-stage model alone (see 'gankit info MODEL').")
 @click.option("--init-from", type=click.Path(path_type=Path),
               help="Start from the network weights of this checkpoint or run (e.g. an earlier stage's run).")
-@click.option("--seed", type=int, help="Random seed (default 0).")
+@click.option("--seed", type=click.IntRange(min=0), help="Random seed (default 0).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run directory (default runs/MODEL-TIME).")
 @click.option("--sample-every", type=int, help="Write a sample grid every N steps.")
 @click.option("--checkpoint-every", type=int, help="Write a checkpoint every N steps.")
@@ -301,6 +301,8 @@ def run_command(model_name: str, resume_dir: Path | None, **options: Any) -> Non
     """Train MODEL on the built-in synthetic faces (or --data)."""
     from gankit_core import api
 
+    if options.get("steps") is not None and options.get("epochs") is not None:
+        raise click.UsageError("give --steps or --epochs, not both", click.get_current_context())
     config, train = _model_overrides(options)
     if resume_dir is not None:
         if config or options.get("preset") is not None:
@@ -308,12 +310,11 @@ def run_command(model_name: str, resume_dir: Path | None, **options: Any) -> Non
         document = api.read_run(resume_dir)
         if document["model"] != model_name:
             raise GankitError(f"{resume_dir} is a run of model '{document['model']}', not '{model_name}'")
+        _refuse_a_finished_run(resume_dir, train.get("steps"))
         result = api.resume(resume_dir, **train)
     else:
         from gankit_core.engine import Trainer
 
-        if options.get("steps") is not None and options.get("epochs") is not None:
-            raise GankitError("give --steps or --epochs, not both")
         model = api.create_model(model_name, preset=options.get("preset"), **config)
         result = Trainer(model, api.run_settings(model, train), run_dir=options.get("out")).fit()
     _report_result(result)
@@ -336,7 +337,34 @@ def resume_command(run_dir: Path, steps: int | None, no_progress: bool) -> None:
     from gankit_core import api
 
     extra = {"progress": False} if no_progress else {}
+    _refuse_a_finished_run(run_dir, steps)
     _report_result(api.resume(run_dir, steps, **extra))
+
+
+def _refuse_a_finished_run(run_dir: Path, steps: int | None) -> None:
+    """A resume without --steps trains to the total in the run's config.toml; once the run is there (or past it,
+    after an earlier resume with a larger --steps), say so, rather than name a total the user never gave."""
+    from gankit_core import api
+    from gankit_core.engine.checkpoint import resolve_latest
+
+    total = api.read_run(run_dir).get("train", {}).get("steps")
+    if steps is not None or not isinstance(total, int):
+        return
+    reached = _checkpoint_step(resolve_latest(run_dir))
+    if reached is not None and reached >= total:
+        raise GankitError(f"{run_dir} already finished at step {reached}; pass --steps N with N > {reached} to "
+                          "train further")
+
+
+def _checkpoint_step(path: Path) -> int | None:
+    """The step in a checkpoint's safetensors header, read without its tensors (None when unreadable: loading it
+    then gives the full reason)."""
+    try:
+        with path.open("rb") as handle:
+            length = int.from_bytes(handle.read(8), "little")
+            return int(json.loads(handle.read(length))["__metadata__"]["step"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 @cli.command("sample")
@@ -346,15 +374,20 @@ def resume_command(run_dir: Path, steps: int | None, no_progress: bool) -> None:
               help="How many samples (for a model whose grid shows inputs beside outputs, how many rows).")
 @click.option("-o", "output", type=click.Path(dir_okay=False, path_type=Path), default=Path("samples.png"),
               show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @device_option
-def sample_command(model_name: str, checkpoint: Path, count: int, output: Path, seed: int, device: str) -> None:
+@force_option
+def sample_command(model_name: str, checkpoint: Path, count: int, output: Path, seed: int, device: str,
+                   force: bool) -> None:
     """Write a grid of samples from a checkpoint."""
     from gankit_core import api
     from gankit_core.images import save_grid
+    from gankit_core.outputs import check_file
 
     if count < 1:
         raise GankitError("-n must be at least 1")
+    require_model(model_name)
+    check_file(output, (".png",), "a PNG grid", force=force, inputs=[checkpoint])
     loaded = api.load_checkpoint(checkpoint, model=model_name, device=device)
     images = loaded.sample(count, seed)
     save_grid(images, output, loaded.model.sample_columns)

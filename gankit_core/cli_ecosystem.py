@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from gankit_core.cli_options import force_option
 from gankit_core.errors import GankitError
 
 
@@ -26,8 +27,9 @@ from gankit_core.errors import GankitError
 @click.option("--eval", "eval_count", type=int,
               help="hub: images per set for the model card's evaluation table (default 256; 0: no table).")
 @click.option("--inception", type=click.Path(dir_okay=False), help="hub: TorchScript Inception file for FID/KID.")
+@force_option
 def export_command(run: Path, export_format: str, output: Path | None, network: str | None, opset: int | None,
-                   dynamic_batch: bool, eval_count: int | None, inception: str | None) -> None:
+                   dynamic_batch: bool, eval_count: int | None, inception: str | None, force: bool) -> None:
     """Export a run's inference networks (EMA weights where kept): to ONNX, checked with onnx.checker and
     onnxruntime, or as a model folder to publish (--format hub). RUN is a run directory (its latest checkpoint)
     or a checkpoint file."""
@@ -38,7 +40,7 @@ def export_command(run: Path, export_format: str, output: Path | None, network: 
         from gankit_core.hub import DEFAULT_EVAL_COUNT, export_hub
 
         written = export_hub(run, output, DEFAULT_EVAL_COUNT if eval_count is None else eval_count,
-                             inception=inception)
+                             inception=inception, force=force)
         if written.evaluation_note and eval_count != 0:
             click.echo(f"warning: the model card has no evaluation table: {written.evaluation_note}", err=True)
         click.echo(f"wrote {written.folder}: {', '.join(written.networks)} from step {written.step} "
@@ -48,9 +50,7 @@ def export_command(run: Path, export_format: str, output: Path | None, network: 
         raise GankitError("--eval and --inception are options of --format hub")
     from gankit_core.export import export_run
 
-    if opset is not None and opset < 1:
-        raise GankitError(f"--opset must be a positive opset version, not {opset}")
-    for exported in export_run(run, output, network, opset, dynamic_batch):
+    for exported in export_run(run, output, network, opset, dynamic_batch, force=force):
         inputs = ", ".join(f"{name} {' x '.join(map(str, shape))}"
                            for name, shape in zip(exported.input_names, exported.input_shapes, strict=True))
         click.echo(f"wrote {exported.path}: {exported.network} ({inputs} -> output "
@@ -62,11 +62,14 @@ def export_command(run: Path, export_format: str, output: Path | None, network: 
 @click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "output", type=click.Path(dir_okay=False, path_type=Path), default=Path("compare.html"),
               show_default=True)
-def report_command(runs: tuple[Path, ...], output: Path) -> None:
+@force_option
+def report_command(runs: tuple[Path, ...], output: Path, force: bool) -> None:
     """One self-contained page comparing runs: overlaid curves, final sample grids, config differences."""
     from gankit_core.engine.compare import write_comparison
+    from gankit_core.outputs import check_file
 
     if len(set(runs)) != len(runs):
         raise GankitError("a run is named twice")
+    check_file(output, (".html", ".htm"), "an HTML page", force=force, inputs=runs)
     written = write_comparison(list(runs), output)
     click.echo(f"wrote {written} ({len(runs)} runs)")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gankit_core.errors import CheckpointError, GankitError
+from gankit_core.outputs import OutputRefused
 
 FORMAT = "gankit-pretrained-1"
 CONFIG_FILE = "config.json"
@@ -127,8 +128,9 @@ def default_folder(run: Path) -> Path:
     return run / "hub" if run.is_dir() else run.with_name(f"{run.stem}-hub")
 
 
-def _check_output(folder: Path) -> None:
-    """Refuse a folder holding anything but an earlier export's files: a user's files are never overwritten."""
+def _check_output(folder: Path, force: bool) -> None:
+    """Refuse a folder holding anything but an earlier export's files (a user's files are never overwritten),
+    and an earlier export unless ``force`` (the overwrite rule of every command that writes)."""
     if folder.exists() and not folder.is_dir():
         raise GankitError(f"{folder} is a file; the hub format writes a folder")
     if not folder.is_dir():
@@ -138,6 +140,8 @@ def _check_output(folder: Path) -> None:
     if foreign or (any(folder.iterdir()) and not earlier_export):
         shown = ", ".join((foreign or sorted(p.name for p in folder.iterdir()))[:3])
         raise GankitError(f"{folder} already holds other files ({shown}); choose an empty folder with -o")
+    if earlier_export and not force:
+        raise OutputRefused(f"{folder} holds an earlier export; add --force to replace it")
 
 
 def _is_our_config(folder: Path) -> bool:
@@ -167,7 +171,7 @@ def _json_ready(value: Any) -> Any:
 
 
 def export_hub(run: str | Path, output: str | Path | None = None, eval_count: int = DEFAULT_EVAL_COUNT,
-               seed: int = 0, device: str = "cpu", inception: str | None = None) -> HubExport:
+               seed: int = 0, device: str = "cpu", inception: str | None = None, force: bool = False) -> HubExport:
     """Write RUN's inference networks, config, model card and sample grid to a folder (see the module's text).
 
     ``eval_count`` images per set go into the card's evaluation table (``gankit eval`` on the exported folder,
@@ -184,7 +188,7 @@ def export_hub(run: str | Path, output: str | Path | None = None, eval_count: in
     if eval_count < 0:
         raise GankitError(f"--eval must be 0 (no evaluation) or a number of images, not {eval_count}")
     folder = Path(output) if output is not None else default_folder(run)
-    _check_output(folder)
+    _check_output(folder, force)
     checkpoint = ckpt.read(run)
     loaded = api.load_checkpoint(run)
     model = loaded.model

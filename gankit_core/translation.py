@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from gankit_core.cli_options import device_option
+from gankit_core.cli_options import device_option, force_option
 from gankit_core.errors import ConfigError, DataError, GankitError
 
 DIRECTIONS = ("a2b", "b2a")
@@ -224,11 +224,41 @@ def evaluate_translation(model: Translator, loaded: Any, count: int, seed: int =
 
 
 # ------------------------------------------------------------------------------------- gankit translate
-def _output_path(source: Path, root: Path | None, out: Path, direction: str, single: bool) -> Path:
-    if single and out.suffix.lower() == ".png":
-        return out
+def _output_path(source: Path, root: Path | None, out: Path, direction: str) -> Path:
+    """Where the translation of ``source`` goes under the folder ``out``, keeping its place under ``root``."""
     relative = source.relative_to(root) if root is not None else Path(source.name)
     return out / relative.parent / f"{relative.stem}-{direction}.png"
+
+
+def _planned_outputs(source: Path, out: Path, direction: str, force: bool,
+                     checkpoint: Path) -> tuple[list[Path], dict[Path, Path], int]:
+    """The images to translate, where each goes, and how many earlier outputs were left out, all checked by
+    the overwrite rule before the checkpoint is loaded. Translating a folder into itself (or into a folder
+    under it) finds the translations of an earlier run among the inputs: those are left out, so a second run
+    writes ``x-a2b.png`` again instead of adding ``x-a2b-a2b.png``."""
+    from gankit_core.data.folders import list_images
+    from gankit_core.outputs import FILE_SUFFIXES, OutputRefused, check_file, check_files, check_folder
+
+    if source.is_file():
+        if out.suffix.lower() == ".png":
+            return [source], {source: check_file(out, (".png",), "a PNG image", force=force,
+                                                 inputs=[source, checkpoint])}, 0
+        if out.suffix.lower() in FILE_SUFFIXES and not out.is_dir():
+            raise OutputRefused(f"{out}: translate writes a PNG image; give a .png file or a folder")
+        check_folder(out, "the translated image")
+        targets = {source: _output_path(source, None, out, direction)}
+        check_files(list(targets.values()), force=force, inputs=[source, checkpoint])
+        return [source], targets, 0
+    check_folder(out, "the translated images")
+    paths = list_images(source, "input folder")
+    earlier = {_output_path(path, source, out, either).resolve() for path in paths for either in DIRECTIONS}
+    kept = [path for path in paths if path.resolve() not in earlier]
+    if not kept:
+        raise GankitError(f"every image under {source} is an earlier output of gankit translate (*-a2b.png, "
+                          "*-b2a.png); nothing left to translate")
+    targets = {path: _output_path(path, source, out, direction) for path in kept}
+    check_files(list(targets.values()), force=force, inputs=[*kept, checkpoint])
+    return kept, targets, len(paths) - len(kept)
 
 
 def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -247,7 +277,8 @@ def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
 @click.option("-o", "out", type=click.Path(path_type=Path), default=Path("translated"), show_default=True,
               help="Output folder (or, for one image, a .png file).")
 @device_option
-def translate_command(source: Path, checkpoint: Path, direction: str, out: Path, device: str) -> None:
+@force_option
+def translate_command(source: Path, checkpoint: Path, direction: str, out: Path, device: str, force: bool) -> None:
     """Translate an image, or every image under a folder, to the other domain.
 
     Each image is resized to the model's size, translated, and written back at its own size."""
@@ -255,19 +286,21 @@ def translate_command(source: Path, checkpoint: Path, direction: str, out: Path,
     import torch
 
     from gankit_core import api
-    from gankit_core.data.folders import list_images, read_user_image
+    from gankit_core.data.decode import read_user_image
     from gankit_core.images import save_png, to_uint8, unit_images
     from gankit_core.interfaces import Translates
     from gankit_core.progress import Steps
 
     if not source.exists():
         raise DataError(f"image or folder not found: {source}")
+    single = source.is_file()
+    paths, targets, left_out = _planned_outputs(source, out, direction, force, checkpoint)
+    if left_out:
+        click.echo(f"left out {left_out} earlier output(s) of gankit translate under {out}", err=True)
     loaded = api.load_checkpoint(checkpoint, device=device)
     if not isinstance(loaded.model, Translates):
         raise GankitError(f"{checkpoint} is a '{loaded.model.name}' checkpoint, which does not translate between "
                           "domains; gankit translate needs a ugatit or cyclegan one")
-    single = source.is_file()
-    paths = [source] if single else list_images(source, "input folder")
     size = loaded.model.config.image_size
     unreadable: list[str] = []  # in a folder, a corrupt image is skipped so the others are still translated
     with Steps(f"translating {direction}", len(paths), show=not single) as progress:
@@ -289,7 +322,7 @@ def translate_command(source: Path, checkpoint: Path, direction: str, out: Path,
             with torch.no_grad():
                 translated = to_uint8(loaded.model.translate(loaded.nets, inputs, direction).float())
             for path, original, image in zip(chunk, originals, translated.permute(0, 2, 3, 1).numpy(), strict=True):
-                target = _output_path(path, None if single else source, out, direction, single)
+                target = targets[path]
                 try:
                     target.parent.mkdir(parents=True, exist_ok=True)
                 except OSError as error:

@@ -297,7 +297,7 @@ def prepare_folder(listing: FolderListing, size: int, strict: bool) -> PreparedF
 
 def _build_entry(listing: FolderListing, size: int, strict: bool, entry: Path) -> None:
     """Decode every listed image at ``size`` into ``entry``/images.npy and write the index and meta last."""
-    from gankit_core.data.folders import UnreadableImage, read_image
+    from gankit_core.data.decode import UnreadableImage, read_image
 
     entry.mkdir(parents=True)
     count, row_bytes = len(listing), 3 * size * size

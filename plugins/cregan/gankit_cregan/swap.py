@@ -21,7 +21,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from gankit_core.cli_options import device_option
+from gankit_core.cli_options import device_option, force_option
 from gankit_core.errors import DataError, GankitError
 from gankit_core.faces import Face, paste_back, prepare_face
 
@@ -74,14 +74,25 @@ def exchanged_face(face: Face, donor: Face, mask, change, feather: np.ndarray) -
 @click.option("-o", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("swapped"),
               show_default=True)
 @device_option
-def swap_command(image_a: Path, image_b: Path, checkpoint: Path, region: str, out_dir: Path, device: str) -> None:
+@force_option
+def swap_command(image_a: Path, image_b: Path, checkpoint: Path, region: str, out_dir: Path, device: str,
+                 force: bool) -> None:
     """Write A with B's region and B with A's (cregan)."""
     import torch
 
     from gankit_core import api
+    from gankit_core.data.decode import require_image_file
     from gankit_core.images import save_png, unit_images
     from gankit_core.interfaces import SwapsRegions
+    from gankit_core.outputs import check_files, check_folder
 
+    for path in (image_a, image_b):
+        require_image_file(path)
+    # Two inputs with one file name (x/a.png, y/a.png) get A/B labels, so neither output overwrites the other.
+    names = (image_a.stem, image_b.stem) if image_a.stem != image_b.stem else (f"{image_a.stem}-A", f"{image_b.stem}-B")
+    targets = [check_folder(out_dir, "the swapped faces") / f"{mine}-with-{theirs}-{region}.png"
+               for mine, theirs in (names, names[::-1])]
+    check_files(targets, force=force, inputs=[image_a, image_b, checkpoint])
     loaded = api.load_checkpoint(checkpoint, device=device)
     if not isinstance(loaded.model, SwapsRegions):
         raise GankitError(f"{checkpoint} is a '{loaded.model.name}' checkpoint; gankit swap needs a cregan one")
@@ -104,11 +115,7 @@ def swap_command(image_a: Path, image_b: Path, checkpoint: Path, region: str, ou
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise GankitError(f"cannot create {out_dir}: {error.strerror}") from None
-    # Two inputs with one file name (x/a.png, y/a.png) get A/B labels, so neither output overwrites the other.
-    names = (image_a.stem, image_b.stem) if image_a.stem != image_b.stem else (f"{image_a.stem}-A", f"{image_b.stem}-B")
-    pairs = ((face_a, face_b, out_a.float() - pasted_a, names[0], names[1]),
-             (face_b, face_a, out_b.float() - pasted_b, names[1], names[0]))
-    for face, donor, change, mine, theirs in pairs:
-        target = out_dir / f"{mine}-with-{theirs}-{region}.png"
+    pairs = ((face_a, face_b, out_a.float() - pasted_a, targets[0]), (face_b, face_a, out_b.float() - pasted_b, targets[1]))
+    for face, donor, change, target in pairs:
         save_png(np.ascontiguousarray(exchanged_face(face, donor, mask, change, feather)), target)
         click.echo(f"wrote {target}")

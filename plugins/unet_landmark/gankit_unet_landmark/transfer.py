@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from gankit_core.cli_options import device_option
+from gankit_core.cli_options import device_option, force_option
 from gankit_core.errors import DataError, GankitError
 from gankit_core.faces import Face, paste_back, prepare_face
 
@@ -72,14 +72,23 @@ def face_mask(points: np.ndarray, size: int) -> np.ndarray:
 @click.option("-o", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("transferred"),
               show_default=True)
 @device_option
-def transfer_command(source: Path, target: Path, checkpoint: Path, out_dir: Path, device: str) -> None:
+@force_option
+def transfer_command(source: Path, target: Path, checkpoint: Path, out_dir: Path, device: str, force: bool) -> None:
     """Write TARGET wearing SOURCE's expression (expression), and the landmark image that guided it."""
     import torch
 
     from gankit_core import api
+    from gankit_core.data.decode import require_image_file
     from gankit_core.images import save_png, to_uint8, unit_images
     from gankit_core.interfaces import TransfersExpressions
+    from gankit_core.outputs import check_files, check_folder
 
+    for path in (source, target):
+        require_image_file(path)
+    folder = check_folder(out_dir, "the transferred face and its landmark image")
+    written, landmark_path = check_files([folder / f"{target.stem}-with-{source.stem}-expression.png",
+                                          folder / f"{target.stem}-with-{source.stem}-landmarks.png"],
+                                         force=force, inputs=[source, target, checkpoint])
     loaded = api.load_checkpoint(checkpoint, device=device)
     if not isinstance(loaded.model, TransfersExpressions):
         raise GankitError(f"{checkpoint} is a '{loaded.model.name}' checkpoint; gankit transfer needs an expression one")
@@ -100,11 +109,9 @@ def transfer_command(source: Path, target: Path, checkpoint: Path, out_dir: Path
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise GankitError(f"cannot create {out_dir}: {error.strerror}") from None
-    written = out_dir / f"{target.stem}-with-{source.stem}-expression.png"
     # A photo gets the output inside the face's outline, feathered; a crop is the output itself.
     pasted = crop if target_face.photo is None else paste_back(target_face, crop, face_mask(target_face.points, size))
     save_png(np.ascontiguousarray(pasted), written)
-    landmark_path = out_dir / f"{target.stem}-with-{source.stem}-landmarks.png"
     save_png(np.ascontiguousarray(to_uint8(guide.float().expand(-1, 3, -1, -1))[0].permute(1, 2, 0).numpy()),
              landmark_path)
     click.echo(f"wrote {written} and {landmark_path}")

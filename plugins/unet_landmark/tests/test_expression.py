@@ -139,15 +139,15 @@ def test_stage_by_stage_the_fusion_module_stays_frozen_and_transfer_warns_about_
     assert made.returncode == 0, made.stderr
     faces = [str(tmp_path / "faces" / f"face-0000{i}.png") for i in (0, 1)]
     for run, warned in (("fusion", True), ("transfer", False)):  # the fusion run's U-Net was never trained
-        result = gankit("transfer", *faces, "--checkpoint", str(tmp_path / run), "-o", str(tmp_path / "out"))
+        result = gankit("transfer", *faces, "--checkpoint", str(tmp_path / run), "-o", str(tmp_path / "out"), "--force")
         assert result.returncode == 0, result.stderr
         assert ("warning: " in result.stderr and "stopped in the 'fusion' stage" in result.stderr) == warned
     (tmp_path / "faces" / "landmarks.csv").write_bytes(b"\x89PNG\x00\xff\xfe garbage\n")
-    damaged = gankit("transfer", *faces, "--checkpoint", str(tmp_path / "transfer"), "-o", str(tmp_path / "out"))
+    damaged = gankit("transfer", *faces, "--checkpoint", str(tmp_path / "transfer"), "-o", str(tmp_path / "out"), "--force")
     assert damaged.returncode == 1 and damaged.stderr.count("\n") == 1, damaged.stderr
     assert "landmarks.csv, line 1: " in damaged.stderr
     (tmp_path / "faces" / "landmarks.csv").write_text("file,x0,y0")  # cut inside its header: no rows left
-    damaged = gankit("transfer", *faces, "--checkpoint", str(tmp_path / "transfer"), "-o", str(tmp_path / "out"))
+    damaged = gankit("transfer", *faces, "--checkpoint", str(tmp_path / "transfer"), "-o", str(tmp_path / "out"), "--force")
     assert damaged.returncode == 1 and "landmarks.csv: lists no faces" in damaged.stderr, damaged.stderr
 
 
