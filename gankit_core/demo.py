@@ -111,18 +111,24 @@ class View:
     offered: Callable[[Any], bool]
 
 
-def _translates(model: Any) -> bool:
-    from gankit_core.translation import Translator
+def _capable(protocol: str) -> Callable[[Any], bool]:
+    """Whether a model has the capability ``protocol`` of gankit_core.interfaces names (imported when asked: it
+    imports torch, which the CLI's start-up does not)."""
 
-    return isinstance(model, Translator)
+    def offered(model: Any) -> bool:
+        from gankit_core import interfaces
+
+        return isinstance(model, vars(interfaces)[protocol])
+
+    return offered
 
 
 # In the order the tabs appear: a model's own capability first, samples (which every model has) last. The tests
-# are the commands' own (gankit swap checks hasattr(model, "swap"), gankit transfer hasattr(model, "transfer")).
+# are the commands' own: the capability protocols that gankit swap, translate and transfer check.
 VIEWS = (
-    View("swap", "Swap a region", lambda model: hasattr(model, "swap")),
-    View("translate", "Translate", _translates),
-    View("transfer", "Transfer an expression", lambda model: hasattr(model, "transfer")),
+    View("swap", "Swap a region", _capable("SwapsRegions")),
+    View("translate", "Translate", _capable("Translates")),
+    View("transfer", "Transfer an expression", _capable("TransfersExpressions")),
     View("sample", "Samples", lambda model: True),
 )
 

@@ -7,6 +7,7 @@ a model that subclasses ``Translator`` gets the command and the evaluation with 
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -192,7 +193,8 @@ def evaluate_translation(model: Translator, loaded: Any, count: int, seed: int =
 
     source_a, source_b, target_b, target_a, twin_b, twin_a, styles = _test_sets(model, count, seed, data)
     extractor = InceptionFeatures(inception, device=loaded.device)
-    oracle = reference is not None and getattr(reference.model.config, "paired_weight", 0) > 0
+    # paired_weight is a config value of the two built-in translators; a third party's config may not have it
+    oracle = reference is not None and dataclasses.asdict(reference.model.config).get("paired_weight", 0) > 0
     reference_name = "oracle_" if oracle else "baseline_"
     results: dict[str, float] = {}
     for direction, source, target, twin in (("a2b", source_a, target_b, twin_b), ("b2a", source_b, target_a, twin_a)):

@@ -27,6 +27,14 @@ from gankit_core.hookspecs import hookimpl  # noqa: E402
 from gankit_core.testing import registered_plugin  # noqa: E402
 
 STEPS, SPLIT = 4, 2
+
+
+def say(line: str) -> None:
+    """One line on stdout in one write: the two ranks share the pipe (and run unbuffered), so print's separate
+    write of the newline could land after the other rank's line."""
+    os.write(sys.stdout.fileno(), (line + "\n").encode())
+
+
 TINY = {
     "tiny-wgan": {"n_critic": 2},
     "dcgan": {"image_size": 32, "batch_size": 8, "g_features": 8, "d_features": 8, "latent_dim": 16,
@@ -83,7 +91,7 @@ def count_gloo_threads() -> None:
         except OSError:  # a thread that ended meanwhile
             continue
     alive = sum("gloo" in name for name in names)
-    print(f"rank {os.environ['RANK']}: {alive} gloo threads alive after the shutdown", flush=True)
+    say(f"rank {os.environ['RANK']}: {alive} gloo threads alive after the shutdown")
 
 
 def main(name: str, out: Path) -> None:
@@ -98,7 +106,7 @@ def main(name: str, out: Path) -> None:
         Trainer(model(), settings(SPLIT), run_dir=out / "split").fit()
         resumed = Trainer(model(), settings(STEPS), run_dir=out / "split", resume_from=out / "split")
         resumed.fit()
-        print("world", straight.placement.dist.world_size, "rank", rank, "step", resumed.step, flush=True)
+        say(f"world {straight.placement.dist.world_size} rank {rank} step {resumed.step}")
 
 
 if __name__ == "__main__":

@@ -130,7 +130,9 @@ def test_hub_export_errors_are_one_line_and_never_touch_a_users_files(dcgan_run,
     out = tmp_path / "export"
     assert gankit("export", str(dcgan_run), "--format", "hub", "-o", str(out), "--eval", "0").returncode == 0
     again = gankit("export", str(dcgan_run), "--format", "hub", "-o", str(out), "--eval", "0")  # an earlier export
-    assert again.returncode == 0, again.stderr
+    assert again.returncode == 1 and again.stderr.strip() == f"error: {out} holds an earlier export; add --force to replace it"
+    forced = gankit("export", str(dcgan_run), "--format", "hub", "-o", str(out), "--eval", "0", "--force")
+    assert forced.returncode == 0, forced.stderr
     nested = gankit("export", str(out), "--format", "hub")
     assert nested.returncode == 1 and "already an exported folder" in nested.stderr
 

@@ -200,8 +200,11 @@ def test_a_component_swaps_in_by_name_when_its_inputs_match(tmp_path):
 
 
 @pytest.mark.parametrize(("model", "assignment", "message"), [
-    ("cregan", "g_width=-1", "error: model 'cregan' cannot build its networks with this config: "),
-    ("dcgan", "lr=-1", "error: model 'dcgan': Invalid learning rate: -1.0"),
+    ("cregan", "k=0", "error: model 'cregan' cannot build its networks with this config: local mask needs"),
+    ("dcgan", "beta1=2.0", "error: model 'dcgan': Invalid beta parameter at index 0: 2.0"),
+    # sizes and rates are checked before anything is built (gankit_core.config.check_sizes_and_rates)
+    ("cregan", "g_width=-1", "error: g_width must be at least 1, not -1"),
+    ("dcgan", "lr=-1", "error: lr must be a positive learning rate, not -1.0"),
 ])
 def test_a_value_the_networks_or_optimizers_refuse_is_one_line(model, assignment, message, tmp_path):
     result = subprocess.run([sys.executable, "-m", "gankit_core", "run", model, "--set", assignment, "--steps", "1",
