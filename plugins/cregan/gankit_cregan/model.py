@@ -29,9 +29,11 @@ from torch import Tensor, nn
 from gankit_core.engine.helpers import frozen
 from gankit_core.errors import ConfigError
 from gankit_core.interfaces import Model, ModelConfig, OptimizerSpec
+from gankit_cregan.exchange import exchange, exchange_masks, feather_mask
 
 REGIONS = ("mouth", "eyes")  # Algorithm 1's order within an iteration
 BOX_FIELDS = {"eyes": "eye_box", "mouth": "mouth_box"}
+BLENDS = ("paste", "poisson", "poisson-mixed")  # what G refines: Eq. 1's paste or a Poisson blend of it
 
 
 @dataclass
@@ -52,6 +54,7 @@ class CREGANConfig(ModelConfig):
     rec_weight: float = 10.0  # lambda_rec (CycleGAN's cycle weight; the paper gives none)
     regions: str = "alternate"  # "alternate" (mouth then eyes, Algorithm 1), "eyes" or "mouth"
     # gankit deviations from the paper (docs/models/cregan.md measures each); the paper's values in brackets.
+    blend: str = "paste"  # the classical composite G refines: paste (Eq. 1), poisson, poisson-mixed ["paste"]
     composite: str = "band"  # where G's output is used: "band" (exchange area + feathered band) ["whole"]
     band: int = 0  # the feathered band's width in pixels at 64 px, scaled with the image size (0: none) [-]
     smooth: int = 5  # G's change to its input is box-blurred over this many pixels at 64 px (0: none) [0]
@@ -68,6 +71,8 @@ class CREGANConfig(ModelConfig):
             raise ConfigError(f"regions must be alternate, eyes or mouth, not {self.regions!r}")
         if self.batch_size < 2:
             raise ConfigError("cregan exchanges regions between faces of a batch: batch_size must be at least 2")
+        if self.blend not in BLENDS:
+            raise ConfigError(f"blend must be one of {', '.join(BLENDS)}, not {self.blend!r}")
         if self.composite not in ("band", "whole"):
             raise ConfigError(f"composite must be band or whole, not {self.composite!r}")
         if self.band < 0 or self.smooth < 0:
@@ -76,30 +81,6 @@ class CREGANConfig(ModelConfig):
             raise ConfigError("identity_start needs residual=true: only a residual generator can start as the identity")
         if self.g_lr <= 0:
             raise ConfigError(f"g_lr must be positive, not {self.g_lr}")
-
-
-def exchange_masks(boxes_a: Tensor, boxes_b: Tensor, size: int) -> tuple[Tensor, Tensor]:
-    """M (N x 1 x S x S, 1 in either face's box: the paper's EM_ij) and the union's bounding boxes."""
-    from gankit_core.data.landmarks import box_masks
-
-    mask = torch.maximum(box_masks(boxes_a, size), box_masks(boxes_b, size))
-    union = torch.cat([torch.minimum(boxes_a[:, :2], boxes_b[:, :2]), torch.maximum(boxes_a[:, 2:], boxes_b[:, 2:])], 1)
-    return mask, union
-
-
-def feather_mask(boxes_a: Tensor, boxes_b: Tensor, size: int, band: float) -> Tensor:
-    """F (N x 1 x S x S): 1 in the exchange area (either box), falling linearly to 0 over ``band`` pixels
-    outside it (L-infinity distance, as Eq. 4's); ``band`` 0 gives the exchange mask itself."""
-    from gankit_globallocal.mask import box_distance
-
-    distance = torch.minimum(box_distance(boxes_a, size), box_distance(boxes_b, size))
-    return (1 - distance / (band + 1)).clamp_(0, 1)
-
-
-def exchange(a: Tensor, b: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-    """Eq. 1 (and Eq. 2 on generated images): a with b's region, and b with a's."""
-    mask = mask.to(a.dtype)  # generated images are bf16/fp16 under autocast
-    return torch.lerp(a, b, mask), torch.lerp(b, a, mask)
 
 
 class CREGAN(Model):
@@ -123,6 +104,8 @@ class CREGAN(Model):
 
         c = self.config
         self.local_mask = api.create_component("layer", "local-mask", gamma=c.gamma, k=c.k)
+        self.poisson = None if c.blend == "paste" else api.create_component(
+            "layer", "poisson-blend", mixed=c.blend == "poisson-mixed")
         options = {"residual": True, "identity_start": c.identity_start} if c.residual else {}
         return {
             "generator": api.create_component("generator", c.generator, width=c.g_width, image_size=c.image_size,
@@ -145,6 +128,14 @@ class CREGAN(Model):
         if self.config.composite == "whole":
             return None
         return feather_mask(boxes_a, boxes_b, size, self.band_pixels(size))
+
+    def exchanged(self, a: Tensor, b: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """What G refines: a with b's region and b with a's, pasted (Eq. 1) or Poisson-blended (``blend``)."""
+        pasted = torch.cat(exchange(a, b, mask))
+        if self.poisson is not None:
+            both = torch.cat([mask, mask])
+            pasted = self.poisson(torch.cat([a, b]), pasted, both).to(pasted.dtype)
+        return pasted.chunk(2)
 
     def generate_composed(self, generator: nn.Module, inputs: Tensor, composite: Tensor | None) -> Tensor:
         """G~(X') = X' + F S(G(X') - X'): G's change to its input, low-passed by S (a ``smooth``-pixel box blur;
@@ -179,7 +170,7 @@ class CREGAN(Model):
         local2 = torch.cat([local, local])
         reals = torch.cat([real, real[partner]])
         with step.autocast():
-            inputs = torch.cat(exchange(real, real[partner], mask))  # Eq. 1: X'_i, X'_j
+            inputs = torch.cat(self.exchanged(real, real[partner], mask))  # Eq. 1: X'_i, X'_j (blended)
             with torch.set_grad_enabled(step.train_generator):  # D-only iterations keep no graph through G
                 fakes = self.generate_composed(nets.generator, inputs, composite)
             # One critic pass over real and fake: instance norm is per image, so this is the same maths as two
@@ -196,7 +187,7 @@ class CREGAN(Model):
             with frozen(nets.discriminator), step.autocast():
                 adversarial = -nets.discriminator(fakes, local2).float().mean()  # Eq. 6
                 fake_i, fake_j = fakes.chunk(2)
-                back = torch.cat(exchange(fake_i, fake_j, mask))  # Eq. 2
+                back = torch.cat(self.exchanged(fake_i, fake_j, mask))  # Eq. 2 (blended as Eq. 1)
                 restored = self.generate_composed(nets.generator, back, composite)
                 reconstruction = (restored.float() - reals.float()).abs().mean()  # Eq. 3
                 loss_g = adversarial + self.config.rec_weight * reconstruction
@@ -219,7 +210,7 @@ class CREGAN(Model):
         size = a.shape[-1]
         mask, _ = exchange_masks(boxes_a, boxes_b, size)
         mask = mask.to(a.device, a.dtype)
-        pasted_a, pasted_b = exchange(a, b, mask)
+        pasted_a, pasted_b = self.exchanged(a, b, mask)
         composite = self.composite_mask(boxes_a, boxes_b, size)
         composite = None if composite is None else torch.cat([composite, composite]).to(a.device)
         generated = self.generate_composed(nets.generator, torch.cat([pasted_a, pasted_b]), composite)

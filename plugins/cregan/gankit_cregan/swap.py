@@ -24,6 +24,7 @@ import numpy as np
 
 from gankit_core.cli_options import device_option
 from gankit_core.errors import DataError, GankitError
+from gankit_cregan.blends import BLENDS
 
 FACE_SPAN = 0.56  # how much of a synthetic crop the landmarks span: real faces are framed alike
 
@@ -120,16 +121,60 @@ def paste_back(face: Face, donor: Face, mask, change, feather: np.ndarray) -> np
     return paste_into_photo(face.photo, face.origin, np.clip(exchanged + 0.5, 0, 255).astype(np.uint8), feather)
 
 
+def mask_at_side(face: Face, boxes: tuple) -> np.ndarray:
+    """The exchange mask of two boxes (crop pixels) at the resolution the crop has in its photo (side x side)."""
+    import torch
+
+    from gankit_cregan.exchange import exchange_masks
+
+    size = face.crop.shape[0]
+    side = size if face.photo is None else int(round(face.origin[2]))
+    scaled = [torch.as_tensor(np.round(np.asarray(box, dtype=float) * side / size)).long()[None] for box in boxes]
+    return exchange_masks(scaled[0], scaled[1], side)[0][0, 0].numpy()
+
+
+def exchange_at_side(face: Face, donor: Face, boxes: tuple, method: str, residual=None) -> np.ndarray:
+    """``face`` with ``donor``'s region by a classical blend (``gankit_cregan.blends``) made at the resolution the
+    crop has in the photo (the crop's own for a crop), plus G's ``residual`` (1 x 3 x S x S, [-1, 1] units) resized
+    to it where given: the exchanged crop (uint8) at that resolution."""
+    import torch
+
+    from gankit_cregan.blends import blend
+
+    mask = mask_at_side(face, boxes)
+    side = mask.shape[0]
+    own = face.at_side(side).round().astype(np.uint8)
+    exchanged = blend(method, own, donor.at_side(side).round().astype(np.uint8), mask).astype(np.float32)
+    if residual is not None:
+        if residual.shape[-1] != side:
+            residual = torch.nn.functional.interpolate(residual, size=(side, side), mode="bilinear", align_corners=False)
+        exchanged += residual[0].permute(1, 2, 0).numpy() * 127.5
+    return np.clip(exchanged + 0.5, 0, 255).astype(np.uint8)
+
+
+def into_photo(face: Face, exchanged: np.ndarray) -> np.ndarray:
+    """The exchanged crop where the crop came from: the photo with its square replaced (the exchange leaves every
+    pixel it does not blend as it was), or the crop itself."""
+    from gankit_core.landmarking import paste_into_photo
+
+    if face.photo is None:
+        return exchanged
+    return paste_into_photo(face.photo, face.origin, exchanged, np.ones(exchanged.shape[:2], np.float32))
+
+
 @click.command("swap")
 @click.argument("image_a", type=click.Path(path_type=Path))
 @click.argument("image_b", type=click.Path(path_type=Path))
 @click.option("--checkpoint", required=True, type=click.Path(path_type=Path), help="cregan checkpoint or run directory.")
 @click.option("--region", type=click.Choice(["eyes", "mouth"]), default="mouth", show_default=True)
+@click.option("--blend", "method", type=click.Choice(["gan", *BLENDS]), default="gan", show_default=True,
+              help="gan: the checkpoint's G; the others are the classical blends, no network, to compare.")
 @click.option("-o", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("swapped"),
               show_default=True)
 @device_option
-def swap_command(image_a: Path, image_b: Path, checkpoint: Path, region: str, out_dir: Path, device: str) -> None:
-    """Write A with B's region and B with A's (cregan)."""
+def swap_command(image_a: Path, image_b: Path, checkpoint: Path, region: str, method: str, out_dir: Path,
+                 device: str) -> None:
+    """Write A with B's region and B with A's (cregan), and each one's seam figure (1: no seam)."""
     import torch
 
     from gankit_core import api
@@ -145,13 +190,16 @@ def swap_command(image_a: Path, image_b: Path, checkpoint: Path, region: str, ou
     def tensor(face: Face) -> torch.Tensor:
         return to_unit(torch.from_numpy(np.array(face.crop)).permute(2, 0, 1)[None].contiguous()).to(loaded.device)
 
-    from gankit_cregan.model import exchange, feather_mask
+    from gankit_cregan.exchange import exchange, feather_mask
+    from gankit_cregan.seam import seam_factor
 
     boxes_a, boxes_b = torch.as_tensor(face_a.boxes[field][None]), torch.as_tensor(face_b.boxes[field][None])
     crop_a, crop_b = tensor(face_a), tensor(face_b)
+    base = loaded.model.config.blend if method == "gan" else method  # the classical blend the output starts from
     with torch.no_grad():
         out_a, out_b, mask = loaded.model.swap(loaded.nets, crop_a, crop_b, boxes_a, boxes_b)
-        pasted_a, pasted_b = exchange(crop_a, crop_b, mask)
+        pasted_a, pasted_b = exchange(crop_a, crop_b, mask) if base == "paste" else loaded.model.exchanged(
+            crop_a, crop_b, mask)
     feather = feather_mask(boxes_a, boxes_b, size, loaded.model.band_pixels(size))[0, 0].numpy()
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -159,9 +207,22 @@ def swap_command(image_a: Path, image_b: Path, checkpoint: Path, region: str, ou
         raise GankitError(f"cannot create {out_dir}: {error.strerror}") from None
     # Two inputs with one file name (x/a.png, y/a.png) get A/B labels, so neither output overwrites the other.
     names = (image_a.stem, image_b.stem) if image_a.stem != image_b.stem else (f"{image_a.stem}-A", f"{image_b.stem}-B")
-    pairs = ((face_a, face_b, out_a.float() - pasted_a, names[0], names[1]),
-             (face_b, face_a, out_b.float() - pasted_b, names[1], names[0]))
-    for face, donor, change, mine, theirs in pairs:
+    pairs = ((face_a, face_b, out_a.float() - pasted_a.float(), names[0], names[1], (boxes_a[0], boxes_b[0])),
+             (face_b, face_a, out_b.float() - pasted_b.float(), names[1], names[0], (boxes_b[0], boxes_a[0])))
+    for face, donor, change, mine, theirs, boxes in pairs:
+        if method == "gan" and base == "paste":  # G's change to Eq. 1's paste (the paper's model), as before
+            result = paste_back(face, donor, mask, change, feather)
+        else:  # a classical blend at the photo's resolution, plus G's change to it (gan)
+            result = into_photo(face, exchange_at_side(face, donor, boxes, base, change.cpu() if method == "gan" else None))
+        area = mask_at_side(face, boxes)  # the seam figure, on the crop's square at the photo's resolution
+        edited = result if face.photo is None else Face(face.crop, face.boxes, result, face.origin).at_side(area.shape[0])
+
+        def unit(image: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(np.asarray(image, np.float32)).permute(2, 0, 1)[None]
+
+        own = face.at_side(area.shape[0])
+        seam = float(seam_factor(unit(edited), unit(own), torch.from_numpy(area)[None, None].float())[0])
         target = out_dir / f"{mine}-with-{theirs}-{region}.png"
-        save_png(np.ascontiguousarray(paste_back(face, donor, mask, change, feather)), target)
+        save_png(np.ascontiguousarray(result), target)
         click.echo(f"wrote {target}")
+        click.echo(f"  seam {seam:.3f} (1: none)")

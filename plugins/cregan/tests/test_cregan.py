@@ -10,8 +10,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from gankit_cregan.evaluation import border_band
-from gankit_cregan.model import exchange, exchange_masks, feather_mask
+from gankit_cregan.exchange import border_band, exchange, exchange_masks, feather_mask
 
 from gankit_core import api
 from gankit_core.testing import check_model_contract
