@@ -22,6 +22,7 @@ exchange that measured 1.5-2 dB ahead of trainG 3 at make run's budget (docs/mod
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 from torch import Tensor, nn
@@ -104,8 +105,6 @@ class CREGAN(Model):
 
         c = self.config
         self.local_mask = api.create_component("layer", "local-mask", gamma=c.gamma, k=c.k)
-        self.poisson = None if c.blend == "paste" else api.create_component(
-            "layer", "poisson-blend", mixed=c.blend == "poisson-mixed")
         options = {"residual": True, "identity_start": c.identity_start} if c.residual else {}
         return {
             "generator": api.create_component("generator", c.generator, width=c.g_width, image_size=c.image_size,
@@ -128,6 +127,15 @@ class CREGAN(Model):
         if self.config.composite == "whole":
             return None
         return feather_mask(boxes_a, boxes_b, size, self.band_pixels(size))
+
+    @cached_property
+    def poisson(self) -> nn.Module | None:
+        """The Poisson blending layer G refines (``blend``), None for the paper's paste (Eq. 1)."""
+        from gankit_core import api
+
+        if self.config.blend == "paste":
+            return None
+        return api.create_component("layer", "poisson-blend", mixed=self.config.blend == "poisson-mixed")
 
     def exchanged(self, a: Tensor, b: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         """What G refines: a with b's region and b with a's, pasted (Eq. 1) or Poisson-blended (``blend``)."""

@@ -19,7 +19,7 @@ from torch import Tensor
 
 from gankit_cregan.exchange import border_band
 
-SEAM_BAND_AT_64 = 2  # pixels on either side of the area's edge, at 64 px (scaled with the image size)
+SEAM_BAND_AT_64 = 1  # pixels on either side of the area's edge, at 64 px (scaled with the image size)
 
 
 def edge_normals(mask: Tensor, width: int) -> tuple[Tensor, Tensor]:

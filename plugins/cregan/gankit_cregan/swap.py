@@ -162,6 +162,25 @@ def into_photo(face: Face, exchanged: np.ndarray) -> np.ndarray:
     return paste_into_photo(face.photo, face.origin, exchanged, np.ones(exchanged.shape[:2], np.float32))
 
 
+def photo_seam(face: Face, result: np.ndarray, boxes: tuple) -> float:
+    """The seam figure of ``result`` (the photo or crop ``face`` came from, edited), measured as on the synthetic
+    faces it was checked on: on the face's crop at the model's size, against the unedited crop."""
+    import torch
+
+    from gankit_cregan.exchange import exchange_masks
+    from gankit_cregan.seam import seam_factor
+
+    size = face.crop.shape[0]
+    edited = result if face.photo is None else Face(face.crop, face.boxes, result, face.origin).at_side(size)
+
+    def unit(image: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.asarray(image, np.float32)).permute(2, 0, 1)[None]
+
+    mask, _ = exchange_masks(torch.as_tensor(boxes[0])[None], torch.as_tensor(boxes[1])[None], size)
+    own = face.crop if face.photo is None else face.at_side(size)  # cut as the edited one is, to the pixel
+    return float(seam_factor(unit(edited), unit(own), mask)[0])
+
+
 @click.command("swap")
 @click.argument("image_a", type=click.Path(path_type=Path))
 @click.argument("image_b", type=click.Path(path_type=Path))
@@ -191,7 +210,6 @@ def swap_command(image_a: Path, image_b: Path, checkpoint: Path, region: str, me
         return to_unit(torch.from_numpy(np.array(face.crop)).permute(2, 0, 1)[None].contiguous()).to(loaded.device)
 
     from gankit_cregan.exchange import exchange, feather_mask
-    from gankit_cregan.seam import seam_factor
 
     boxes_a, boxes_b = torch.as_tensor(face_a.boxes[field][None]), torch.as_tensor(face_b.boxes[field][None])
     crop_a, crop_b = tensor(face_a), tensor(face_b)
@@ -214,14 +232,7 @@ def swap_command(image_a: Path, image_b: Path, checkpoint: Path, region: str, me
             result = paste_back(face, donor, mask, change, feather)
         else:  # a classical blend at the photo's resolution, plus G's change to it (gan)
             result = into_photo(face, exchange_at_side(face, donor, boxes, base, change.cpu() if method == "gan" else None))
-        area = mask_at_side(face, boxes)  # the seam figure, on the crop's square at the photo's resolution
-        edited = result if face.photo is None else Face(face.crop, face.boxes, result, face.origin).at_side(area.shape[0])
-
-        def unit(image: np.ndarray) -> torch.Tensor:
-            return torch.from_numpy(np.asarray(image, np.float32)).permute(2, 0, 1)[None]
-
-        own = face.at_side(area.shape[0])
-        seam = float(seam_factor(unit(edited), unit(own), torch.from_numpy(area)[None, None].float())[0])
+        seam = photo_seam(face, result, boxes)
         target = out_dir / f"{mine}-with-{theirs}-{region}.png"
         save_png(np.ascontiguousarray(result), target)
         click.echo(f"wrote {target}")

@@ -81,6 +81,21 @@ def test_identity_start_is_the_paste_and_g_changes_only_the_area_and_its_band():
     assert (out_whole != pasted_a).any(1)[~band].float().mean() > 0.9  # the paper's G rewrites the whole face
 
 
+def test_identity_start_over_a_poisson_blend_is_that_blend():
+    """With ``blend`` poisson-mixed G refines OpenCV's mixed Poisson blend (the torch layer), starting exactly at it."""
+    from gankit_cregan.poisson import poisson_blend
+
+    model = api.create_model("cregan", **TINY, blend="poisson-mixed")
+    nets = type("Nets", (), {"generator": model.build()["generator"]})()
+    a, b = torch.rand(2, 3, 64, 64) * 2 - 1, torch.rand(2, 3, 64, 64) * 2 - 1
+    boxes_a, boxes_b = torch.tensor([[16, 20, 48, 30], [18, 22, 46, 34]]), torch.tensor([[18, 22, 46, 34], [16, 20, 48, 30]])
+    out_a, out_b, mask = model.swap(nets, a, b, boxes_a, boxes_b)
+    pasted_a, pasted_b = exchange(a, b, mask)
+    assert torch.equal(out_a, poisson_blend(a, pasted_a, mask, mixed=True))
+    assert torch.equal(out_b, poisson_blend(b, pasted_b, mask, mixed=True))
+    assert not torch.equal(out_a, pasted_a)
+
+
 def test_border_band_is_both_sides_of_the_edge():
     mask = torch.zeros(1, 1, 12, 12)
     mask[..., 3:9, 3:9] = 1
@@ -118,6 +133,32 @@ def test_swap_on_synthetic_crops(tmp_path, checkpoint):
         out = np.asarray(Image.open(tmp_path / "out" / name)).astype(int)
         changed = torch.from_numpy(np.abs(out - np.asarray(Image.open(source)).astype(int)).sum(-1) > 0)
         assert out.shape == (64, 64, 3) and changed.any() and not changed[~band].any()  # only the area and its band
+
+
+def test_swap_with_every_blend_changes_only_around_the_area_and_says_its_seam(tmp_path, checkpoint):
+    made = gankit("data", "synth", "--n", "2", "--size", "64", "--out", str(tmp_path / "faces"))
+    assert made.returncode == 0, made.stderr
+    a, b = tmp_path / "faces" / "face-00000.png", tmp_path / "faces" / "face-00001.png"
+    from PIL import Image
+
+    rows = {row["file"]: row for row in csv.DictReader((tmp_path / "faces" / "labels.csv").open())}
+    boxes = [torch.tensor([[int(rows[f.name][f"eye_{c}"]) for c in ("x0", "y0", "x1", "y1")]]) for f in (a, b)]
+    near = feather_mask(boxes[0], boxes[1], 64, 8)[0, 0] > 0  # the area and 8 px around it
+    outputs = {}
+    for blend in ("gan", "poisson", "poisson-mixed", "colour", "feather", "paste"):
+        result = gankit("swap", str(a), str(b), "--checkpoint", str(checkpoint), "--region", "eyes", "--blend", blend,
+                        "-o", str(tmp_path / blend))
+        assert result.returncode == 0, result.stderr
+        seams = [float(line.split()[1]) for line in result.stdout.splitlines() if line.strip().startswith("seam")]
+        assert len(seams) == 2 and all(seam >= 1 for seam in seams), result.stdout
+        out = np.asarray(Image.open(tmp_path / blend / "face-00000-with-face-00001-eyes.png")).astype(int)
+        changed = torch.from_numpy(np.abs(out - np.asarray(Image.open(a)).astype(int)).sum(-1) > 0)
+        assert changed.any() and not changed[~near].any(), blend
+        outputs[blend] = (out, seams[0])
+    assert not np.array_equal(outputs["poisson"][0], outputs["paste"][0])
+    assert outputs["paste"][1] > outputs["poisson"][1]  # the paste leaves the worse seam
+    bad = gankit("swap", str(a), str(b), "--checkpoint", str(checkpoint), "--blend", "laplace", "-o", str(tmp_path / "x"))
+    assert bad.returncode == 2 and "laplace" in bad.stderr
 
 
 def test_swap_of_two_files_with_one_name_keeps_both_outputs_and_warns_nothing(tmp_path, checkpoint):
