@@ -17,6 +17,11 @@ architecture Table I follows) uses its output only in the area it completes:
 G~ replaces G everywhere above (Eq. 2, 3, 5, 6 and inference). G trains every iteration (``n_critic`` 1, the
 paper's trainG is 3): starting at the paste, G gets 3x the updates in the same time, and against the true
 exchange that measured 1.5-2 dB ahead of trainG 3 at make run's budget (docs/models/cregan.md).
+
+What G refines (a gankit deviation, config ``blend``): the paper's X' is Eq. 1's paste ("paste"); with
+"poisson" or "poisson-mixed" X' is that paste Poisson-blended into its face, exactly as OpenCV's seamlessClone
+blends it (``gankit_cregan.poisson``, differentiable), in Eq. 1 and in Eq. 2's exchange back alike. With G's
+identity start, G~ then starts at the classical tool's output instead of the paste.
 """
 
 from __future__ import annotations
@@ -57,6 +62,9 @@ class CREGANConfig(ModelConfig):
     # gankit deviations from the paper (docs/models/cregan.md measures each); the paper's values in brackets.
     blend: str = "paste"  # the classical composite G refines: paste (Eq. 1), poisson, poisson-mixed ["paste"]
     composite: str = "band"  # where G's output is used: "band" (exchange area + feathered band) ["whole"]
+    fade: int = 0  # G's change fades to 0 over this many pixels inside the area's edge, at 64 px (0: none) [-]
+    g_warmup: int = 0  # iterations the critic trains alone before G's first update [0]
+    idt_weight: float = 0.0  # L1 weight on G's change to its input (CycleGAN's identity term) [0]
     band: int = 0  # the feathered band's width in pixels at 64 px, scaled with the image size (0: none) [-]
     smooth: int = 5  # G's change to its input is box-blurred over this many pixels at 64 px (0: none) [0]
     residual: bool = True  # G predicts a correction added to its input [False: G predicts the image]
@@ -84,6 +92,20 @@ class CREGANConfig(ModelConfig):
             raise ConfigError(f"g_lr must be positive, not {self.g_lr}")
 
 
+def inner_distance(boxes_a: Tensor, boxes_b: Tensor, size: int) -> Tensor:
+    """N x 1 x S x S: 1 on the exchange area's edge pixels, 2 one pixel in, ...; 0 outside (per box, the larger)."""
+    coords = torch.arange(size, dtype=torch.float32)
+
+    def inside(boxes: Tensor) -> Tensor:
+        boxes = torch.as_tensor(boxes, dtype=torch.float32)
+        x0, y0, x1, y1 = (boxes[:, i, None] for i in range(4))
+        dx = torch.minimum(coords - x0, x1 - 1 - coords) + 1  # N x W, <= 0 outside
+        dy = torch.minimum(coords - y0, y1 - 1 - coords) + 1
+        return torch.minimum(dy[:, :, None], dx[:, None, :]).clamp_min(0).unsqueeze(1)
+
+    return torch.maximum(inside(boxes_a), inside(boxes_b))
+
+
 class CREGAN(Model):
     """CREGAN, Cycle-Consistent Region Exchange GAN (paper 000): dilated generator, global-local critic,
     WGAN-GP, reconstruction cycle, mouth/eye alternation (Algorithm 1)."""
@@ -93,7 +115,7 @@ class CREGAN(Model):
     batch_fields = ("image", "eye_box", "mouth_box")
     default_steps = 1000  # T_train
     sample_needs_data = True
-    sample_columns = 4  # face A, face B, Eq. 1 paste, G's exchange
+    sample_columns = 4  # face A, face B, the blend G refines (Eq. 1 paste or Poisson: `blend`), G's exchange
     own_metrics = ("exchange",)
     default_metrics = ("exchange",)
     # Measured with gankit bench on a 2-core AVX512-BF16 CPU at 64 px: NHWC made the step 1.3x slower (the
@@ -126,7 +148,11 @@ class CREGAN(Model):
         """F, where G's output replaces its input; None when the whole image is G's (the paper)."""
         if self.config.composite == "whole":
             return None
-        return feather_mask(boxes_a, boxes_b, size, self.band_pixels(size))
+        mask = feather_mask(boxes_a, boxes_b, size, self.band_pixels(size))
+        if self.config.fade:
+            fade = self.config.fade * size / 64
+            mask = mask * (inner_distance(boxes_a, boxes_b, size) / (fade + 1)).clamp(0, 1)
+        return mask
 
     @cached_property
     def poisson(self) -> nn.Module | None:
@@ -168,6 +194,7 @@ class CREGAN(Model):
     def _phase(self, nets, batch, step, region: str) -> dict[str, Tensor]:
         real = batch["image"]
         boxes = batch[BOX_FIELDS[region]]
+        train_generator = step.train_generator and step.index >= self.config.g_warmup
         n, size = real.shape[0], real.shape[-1]
         partner = torch.argsort(step.rand(n))  # Algorithm 1, line 4: a random permutation of the batch
         mask, union = exchange_masks(boxes, boxes[partner], size)
@@ -179,7 +206,7 @@ class CREGAN(Model):
         reals = torch.cat([real, real[partner]])
         with step.autocast():
             inputs = torch.cat(self.exchanged(real, real[partner], mask))  # Eq. 1: X'_i, X'_j (blended)
-            with torch.set_grad_enabled(step.train_generator):  # D-only iterations keep no graph through G
+            with torch.set_grad_enabled(train_generator):  # D-only iterations keep no graph through G
                 fakes = self.generate_composed(nets.generator, inputs, composite)
             # One critic pass over real and fake: instance norm is per image, so this is the same maths as two
             # passes, and the critic's 56M weights are read (and cast) once. The penalty runs inside the same
@@ -191,7 +218,7 @@ class CREGAN(Model):
         step.optimize("discriminator", loss_d + self.config.gp_weight * penalty)
         out = {"loss_d": loss_d.detach(), "gp": penalty.detach(),
                "real_score": critic_real.detach().mean(), "fake_score": critic_fake.detach().mean()}
-        if step.train_generator:
+        if train_generator:
             with frozen(nets.discriminator), step.autocast():
                 adversarial = -nets.discriminator(fakes, local2).float().mean()  # Eq. 6
                 fake_i, fake_j = fakes.chunk(2)
@@ -199,6 +226,8 @@ class CREGAN(Model):
                 restored = self.generate_composed(nets.generator, back, composite)
                 reconstruction = (restored.float() - reals.float()).abs().mean()  # Eq. 3
                 loss_g = adversarial + self.config.rec_weight * reconstruction
+                if self.config.idt_weight:
+                    loss_g = loss_g + self.config.idt_weight * (fakes.float() - inputs.float()).abs().mean()
             step.optimize("generator", loss_g)
             out.update(loss_g=loss_g.detach(), loss_adv=adversarial.detach(), loss_rec=reconstruction.detach())
         return out
@@ -232,8 +261,8 @@ class CREGAN(Model):
     def sample(self, nets, inputs) -> Tensor:
         a, b = inputs["a"], inputs["b"]
         swapped, _, mask = self.swap(nets, a, b, inputs["boxes_a"], inputs["boxes_b"])
-        pasted, _ = exchange(a, b, mask)
-        rows = torch.stack([a, b, pasted, swapped.to(a.dtype)], dim=1)  # per pair: A, B, paste, G
+        pasted, _ = self.exchanged(a, b, mask)
+        rows = torch.stack([a, b, pasted, swapped.to(a.dtype)], dim=1)  # per pair: A, B, blend, G
         return rows.flatten(0, 1)
 
     def example_inputs(self, network: str) -> tuple[Tensor, ...]:
