@@ -60,11 +60,11 @@ class CREGANConfig(ModelConfig):
     rec_weight: float = 10.0  # lambda_rec (CycleGAN's cycle weight; the paper gives none)
     regions: str = "alternate"  # "alternate" (mouth then eyes, Algorithm 1), "eyes" or "mouth"
     # gankit deviations from the paper (docs/models/cregan.md measures each); the paper's values in brackets.
-    blend: str = "paste"  # the classical composite G refines: paste (Eq. 1), poisson, poisson-mixed ["paste"]
+    blend: str = "poisson-mixed"  # the classical composite G refines: paste (Eq. 1), poisson, poisson-mixed ["paste"]
     composite: str = "band"  # where G's output is used: "band" (exchange area + feathered band) ["whole"]
-    fade: int = 0  # G's change fades to 0 over this many pixels inside the area's edge, at 64 px (0: none) [-]
-    g_warmup: int = 0  # iterations the critic trains alone before G's first update [0]
-    idt_weight: float = 0.0  # L1 weight on G's change to its input (CycleGAN's identity term) [0]
+    fade: int = 3  # G's change fades to 0 over this many pixels inside the area's edge, at 64 px (0: none) [-]
+    g_warmup: int = 50  # iterations the critic trains alone before G's first update [0]
+    idt_weight: float = 100.0  # L1 weight on G's change to its input (CycleGAN's identity term) [0]
     band: int = 0  # the feathered band's width in pixels at 64 px, scaled with the image size (0: none) [-]
     smooth: int = 5  # G's change to its input is box-blurred over this many pixels at 64 px (0: none) [0]
     residual: bool = True  # G predicts a correction added to its input [False: G predicts the image]
