@@ -53,7 +53,7 @@ def test_feather_mask_grows_the_exchange_area_by_a_linear_band():
 
 
 def test_identity_start_is_the_paste_and_g_changes_only_the_area_and_its_band():
-    model = api.create_model("cregan", **TINY)
+    model = api.create_model("cregan", **TINY, blend="paste", fade=0)  # the paper's paste as what G refines
     generator = model.build()["generator"]
     nets = type("Nets", (), {"generator": generator})()
     a, b = torch.rand(2, 3, 64, 64) * 2 - 1, torch.rand(2, 3, 64, 64) * 2 - 1
@@ -68,14 +68,15 @@ def test_identity_start_is_the_paste_and_g_changes_only_the_area_and_its_band():
     changed = (out_a != pasted_a).any(1)
     band = feather_mask(boxes_a, boxes_b, 64, model.band_pixels(64))[:, 0] > 0
     assert changed[mask[:, 0].bool()].float().mean() > 0.9 and not changed[~band].any()
-    raw = api.create_model("cregan", **TINY, smooth=0)
+    raw = api.create_model("cregan", **TINY, blend="paste", fade=0, smooth=0)
     out_raw, _, _ = raw.swap(nets, a, b, boxes_a, boxes_b)
 
     def roughness(change):  # mean absolute difference between horizontal neighbours
         return (change[..., 1:] - change[..., :-1]).abs().mean()
 
     assert roughness(out_a - pasted_a) < roughness(out_raw - pasted_a) / 2  # smooth low-passes G's change
-    whole = api.create_model("cregan", **TINY, composite="whole", residual=False, identity_start=False, smooth=0)
+    whole = api.create_model("cregan", **TINY, blend="paste", fade=0, composite="whole", residual=False,
+                             identity_start=False, smooth=0)
     whole_nets = type("Nets", (), {"generator": whole.build()["generator"]})()
     out_whole, _, _ = whole.swap(whole_nets, a, b, boxes_a, boxes_b)
     assert (out_whole != pasted_a).any(1)[~band].float().mean() > 0.9  # the paper's G rewrites the whole face
@@ -105,7 +106,7 @@ def test_border_band_is_both_sides_of_the_edge():
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_short_training_run_has_finite_losses(tmp_path, precision):
-    result = check_model_contract("cregan", tmp_path, steps=3, precision=precision, n_critic=3, **TINY)
+    result = check_model_contract("cregan", tmp_path, steps=3, precision=precision, n_critic=3, g_warmup=0, **TINY)
     rows = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
     assert "loss_rec" in rows[2] and "loss_rec" not in rows[0]  # the paper's trainG 3: G on every third iteration
     assert all(np.isfinite(row["loss_d"]) and row["gp"] >= 0 for row in rows)
@@ -251,6 +252,7 @@ def test_evaluation_against_the_true_exchange(checkpoint):
 
 
 MAKE_RUN = {"image_size": 64, "g_width": 32, "d_width": 32, "batch_size": 8}  # the Makefile's run target
+MARGINS = {"psnr": 0.5, "ssim": 0.005, "psnr_border": 1.0}  # how far G may trail Poisson mixed after 30 iterations
 
 
 def make_run_steps() -> int:
@@ -260,23 +262,24 @@ def make_run_steps() -> int:
     return int(next(line.split("?=")[1] for line in makefile.read_text().splitlines() if line.startswith("RUN_STEPS")))
 
 
-def test_a_few_dozen_iterations_put_g_ahead_of_the_paste_on_both_regions(tmp_path):
-    """From the identity start G is exactly the paste; 25 iterations at make run's size put it ahead of the paste
-    against the true exchange, eyes and mouth, PSNR and SSIM. Measured on 32 held-out pairs, seeds 0, 1, 2: eyes
-    +1.55, +1.18, +0.96 dB and +0.013, +0.010, +0.010 SSIM; mouth +3.33, +1.08, +0.41 dB and +0.010, +0.004, +0.001
-    SSIM (the mouth's area is 2% of the face; at 50 iterations every seed is 1.8 dB or more ahead). The margins
-    asserted hold for all three seeds. Measured on one thread, and run on one here: more threads change the
-    summation order, so the trajectory."""
+def test_a_short_run_stays_at_poisson_mixed_and_ahead_of_the_other_blends(tmp_path):
+    """G starts at Poisson mixed (the best classical blend) and, at make run's size, does not fall behind it in a
+    short run: 30 iterations, G updated from the 10th, on 32 held-out pairs. Measured on one thread (more threads
+    change the summation order, so the trajectory): see MARGINS. Poisson mixed is itself ahead of every other
+    blend, so G is too."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        result = api.train(api.create_model("cregan", **MAKE_RUN), steps=25, out=tmp_path, progress=False)
+        result = api.train(api.create_model("cregan", **MAKE_RUN, g_warmup=10), steps=30, out=tmp_path, progress=False)
         scores = api.evaluate(result.checkpoint, ["exchange"], count=32)
     finally:
         torch.set_num_threads(threads)
-    for region, psnr_margin, ssim_margin in (("eyes", 0.5, 0.005), ("mouth", 0.2, 0.0004)):
-        assert scores[f"{region}/gan_psnr"] > scores[f"{region}/paste_psnr"] + psnr_margin, region
-        assert scores[f"{region}/gan_ssim"] > scores[f"{region}/paste_ssim"] + ssim_margin, region
+    for region in ("eyes", "mouth"):
+        for metric, margin in MARGINS.items():
+            gan, best = scores[f"{region}/gan_{metric}"], scores[f"{region}/poisson-mixed_{metric}"]
+            assert gan > best - margin, (region, metric, gan, best)
+            for other in ("paste", "feather", "colour", "poisson"):
+                assert gan > scores[f"{region}/{other}_{metric}"], (region, metric, other)
 
 
 @pytest.mark.slow
