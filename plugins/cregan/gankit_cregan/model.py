@@ -256,13 +256,13 @@ class CREGAN(Model):
 
     def generate(self, nets, inputs) -> Tensor:
         swapped, _, _ = self.swap(nets, inputs["a"], inputs["b"], inputs["boxes_a"], inputs["boxes_b"])
-        return swapped
+        return swapped.clamp(-1, 1)  # a Poisson blend can overshoot the image range, as OpenCV's does before it clips
 
     def sample(self, nets, inputs) -> Tensor:
         a, b = inputs["a"], inputs["b"]
         swapped, _, mask = self.swap(nets, a, b, inputs["boxes_a"], inputs["boxes_b"])
         pasted, _ = self.exchanged(a, b, mask)
-        rows = torch.stack([a, b, pasted, swapped.to(a.dtype)], dim=1)  # per pair: A, B, blend, G
+        rows = torch.stack([a, b, pasted.clamp(-1, 1), swapped.to(a.dtype).clamp(-1, 1)], dim=1)  # A, B, blend, G
         return rows.flatten(0, 1)
 
     def example_inputs(self, network: str) -> tuple[Tensor, ...]:
