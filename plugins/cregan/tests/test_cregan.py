@@ -256,7 +256,9 @@ def test_evaluation_against_the_true_exchange(checkpoint):
 
 
 MAKE_RUN = {"image_size": 64, "g_width": 32, "d_width": 32, "batch_size": 8}  # the Makefile's run target
-MARGINS = {"psnr": 0.5, "ssim": 0.005, "psnr_border": 1.0}  # how far G may trail Poisson mixed after 30 iterations
+# How far G may trail Poisson mixed after the CI run: measured (1 thread) eyes -0.020 dB, +0.0001, -0.007 dB;
+# mouth +0.010 dB, 0.0000, +0.018 dB (PSNR, SSIM, border PSNR).
+MARGINS = {"psnr": 0.1, "ssim": 0.001, "psnr_border": 0.1}
 
 
 def make_run_steps() -> int:
@@ -268,8 +270,9 @@ def make_run_steps() -> int:
 
 def test_a_short_run_stays_at_poisson_mixed_and_ahead_of_the_other_blends(tmp_path):
     """G starts at Poisson mixed (the best classical blend) and, at make run's size, does not fall behind it in a
-    short run: 30 iterations, G updated from the 10th, on 32 held-out pairs. Measured on one thread (more threads
-    change the summation order, so the trajectory): see MARGINS. Poisson mixed is itself ahead of every other
+    short run: 30 iterations, G updated from the 10th, on 32 held-out pairs (over Poisson the critic has nothing
+    that moves G far in this budget: see docs/models/cregan.md). Measured on one thread (more threads change the
+    summation order, so the trajectory): see MARGINS. Poisson mixed is itself ahead of every other
     blend, so G is too."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -287,16 +290,21 @@ def test_a_short_run_stays_at_poisson_mixed_and_ahead_of_the_other_blends(tmp_pa
 
 
 @pytest.mark.slow
-def test_make_run_beats_the_plain_paste_against_the_true_exchange(tmp_path):
-    """docs/models/cregan.md's table: at make run's settings and iterations G leads the paste on every figure
-    (measured from a clean clone, 150 iterations, 2 threads: eyes +4.1 dB and +0.046 SSIM, mouth +4.0 dB and
-    +0.017 SSIM), 128 held-out pairs."""
+def test_make_run_is_level_with_poisson_mixed_and_ahead_of_the_other_blends(tmp_path):
+    """docs/models/cregan.md's table, 128 held-out pairs: at make run's settings and iterations (measured from a
+    clean clone, 2 threads) G is ahead of the paste, the feather, the colour transfer and normal Poisson on every
+    figure, and level with Poisson mixed: eyes +0.21 dB PSNR, -0.0027 SSIM, -0.003 dB border; mouth -0.10 dB,
+    -0.0003, -0.26 dB. The margins below hold those figures with room for run-to-run noise."""
     result = api.train(api.create_model("cregan", **MAKE_RUN), steps=make_run_steps(), out=tmp_path, progress=False)
     scores = api.evaluate(result.checkpoint, ["exchange"], count=128)
+    level = {"psnr": 0.3, "ssim": 0.005, "psnr_inside": 0.3, "psnr_border": 0.5}  # how far G may trail Poisson mixed
     for region in ("eyes", "mouth"):
-        for metric in ("psnr", "ssim", "psnr_inside", "psnr_border"):
-            assert scores[f"{region}/gan_{metric}"] > scores[f"{region}/paste_{metric}"], (region, metric)
-        assert scores[f"{region}/gan_psnr_outside"] == float("inf")  # G changes nothing outside the exchange area
+        for metric, margin in level.items():
+            gan = scores[f"{region}/gan_{metric}"]
+            assert gan > scores[f"{region}/poisson-mixed_{metric}"] - margin, (region, metric)
+            for other in ("paste", "feather", "colour", "poisson"):
+                assert gan > scores[f"{region}/{other}_{metric}"], (region, metric, other)
+        assert scores[f"{region}/gan_seam"] < scores[f"{region}/colour_seam"]
 
 
 def test_trains_on_a_celeba_folder_with_its_landmark_file(tmp_path):
