@@ -172,17 +172,20 @@ def test_a_checkpoint_newer_than_the_plugin_is_refused_in_one_line(tmp_path, ver
 CREGAN_TINY = {"image_size": 64, "batch_size": 4, "g_width": 4, "d_width": 4,
                "data": "synthetic-faces:n=16,identities=8"}
 # What config version 1 of cregan meant (the first CREGAN): G the whole image from a random start, trained at the
-# critic's rate, every third iteration (n_critic's default then; always saved, so it travels with the config).
+# critic's rate, every third iteration (n_critic's default then; always saved, so it travels with the config), over
+# the plain paste (version 3 made G refine a Poisson blend, with a fade, a critic-only warm-up and an identity term).
 CREGAN_VERSION_1 = {"n_critic": 3, "g_lr": 0.001, "composite": "whole", "band": 0, "residual": False,
-                    "identity_start": False, "smooth": 0}
-CREGAN_ADDED_SINCE = ("g_lr", "composite", "band", "residual", "identity_start", "smooth")
+                    "identity_start": False, "smooth": 0, "blend": "paste", "fade": 0, "g_warmup": 0,
+                    "idt_weight": 0.0}
+CREGAN_ADDED_SINCE = ("g_lr", "composite", "band", "residual", "identity_start", "smooth", "blend", "fade", "g_warmup",
+                      "idt_weight")
 
 EXPRESSION_TINY = {"image_size": 32, "batch_size": 4, "g_width": 4, "d_width": 4, "fusion_width": 4,
                    "fusion_d_width": 4, "fusion_steps": 2, "transfer_steps": 2,
                    "data": "synthetic-expression:n=16,identities=8"}
 # Version 1 of expression: the paper's networks as printed, sharp landmark lines.
 EXPRESSION_VERSION_1 = {"residual": False, "identity_start": False, "fusion_identity_start": False,
-                        "landmark_blur": 0.0}
+                        "landmark_blur": 0.0, "warp_input": False}
 EXPRESSION_ADDED_SINCE = tuple(EXPRESSION_VERSION_1)
 
 

@@ -24,6 +24,7 @@ import numpy as np
 from gankit_core.cli_options import device_option, force_option
 from gankit_core.errors import DataError, GankitError
 from gankit_core.faces import Face, paste_back, prepare_face
+from gankit_cregan.blends import BLENDS
 
 
 def _labelled_boxes(path: Path) -> dict[str, dict[str, np.ndarray]] | None:
@@ -66,18 +67,78 @@ def exchanged_face(face: Face, donor: Face, mask, change, feather: np.ndarray) -
     return paste_back(face, exchanged, feather)
 
 
+def mask_at_side(face: Face, boxes: tuple) -> np.ndarray:
+    """The exchange mask of two boxes (crop pixels) at the resolution the crop has in its photo (side x side)."""
+    import torch
+
+    from gankit_cregan.exchange import exchange_masks
+
+    size = face.crop.shape[0]
+    side = size if face.photo is None else int(round(face.origin[2]))
+    scaled = [torch.as_tensor(np.round(np.asarray(box, dtype=float) * side / size)).long()[None] for box in boxes]
+    return exchange_masks(scaled[0], scaled[1], side)[0][0, 0].numpy()
+
+
+def exchange_at_side(face: Face, donor: Face, boxes: tuple, method: str, residual=None) -> np.ndarray:
+    """``face`` with ``donor``'s region by a classical blend (``gankit_cregan.blends``) made at the resolution the
+    crop has in the photo (the crop's own for a crop), plus G's ``residual`` (1 x 3 x S x S, [-1, 1] units) resized
+    to it where given: the exchanged crop (uint8) at that resolution."""
+    import torch
+
+    from gankit_cregan.blends import blend
+
+    mask = mask_at_side(face, boxes)
+    side = mask.shape[0]
+    own = face.at_side(side).round().astype(np.uint8)
+    exchanged = blend(method, own, donor.at_side(side).round().astype(np.uint8), mask).astype(np.float32)
+    if residual is not None:
+        if residual.shape[-1] != side:
+            residual = torch.nn.functional.interpolate(residual, size=(side, side), mode="bilinear", align_corners=False)
+        exchanged += residual[0].permute(1, 2, 0).numpy() * 127.5
+    return np.clip(exchanged + 0.5, 0, 255).astype(np.uint8)
+
+
+def into_photo(face: Face, exchanged: np.ndarray) -> np.ndarray:
+    """The exchanged crop where the crop came from: the photo with its square replaced (the exchange leaves every
+    pixel it does not blend as it was), or the crop itself."""
+    if face.photo is None:
+        return exchanged
+    return paste_back(face, exchanged, np.ones(exchanged.shape[:2], np.float32))
+
+
+def photo_seam(face: Face, result: np.ndarray, boxes: tuple) -> float:
+    """The seam figure of ``result`` (the photo or crop ``face`` came from, edited), measured as on the synthetic
+    faces it was checked on: on the face's crop at the model's size, against the unedited crop."""
+    import torch
+
+    from gankit_cregan.exchange import exchange_masks
+    from gankit_cregan.seam import seam_factor
+
+    size = face.crop.shape[0]
+    edited = result if face.photo is None else Face(face.crop, boxes=face.boxes, photo=result, origin=face.origin).at_side(size)
+
+    def unit(image: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.asarray(image, np.float32)).permute(2, 0, 1)[None]
+
+    mask, _ = exchange_masks(torch.as_tensor(boxes[0])[None], torch.as_tensor(boxes[1])[None], size)
+    own = face.crop if face.photo is None else face.at_side(size)  # cut as the edited one is, to the pixel
+    return float(seam_factor(unit(edited), unit(own), mask)[0])
+
+
 @click.command("swap")
 @click.argument("image_a", type=click.Path(path_type=Path))
 @click.argument("image_b", type=click.Path(path_type=Path))
 @click.option("--checkpoint", required=True, type=click.Path(path_type=Path), help="cregan checkpoint or run directory.")
 @click.option("--region", type=click.Choice(["eyes", "mouth"]), default="mouth", show_default=True)
+@click.option("--blend", "method", type=click.Choice(["gan", *BLENDS]), default="gan", show_default=True,
+              help="gan: the checkpoint's G; the others are the classical blends, no network, to compare.")
 @click.option("-o", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("swapped"),
               show_default=True)
 @device_option
 @force_option
-def swap_command(image_a: Path, image_b: Path, checkpoint: Path, region: str, out_dir: Path, device: str,
-                 force: bool) -> None:
-    """Write A with B's region and B with A's (cregan)."""
+def swap_command(image_a: Path, image_b: Path, checkpoint: Path, region: str, method: str, out_dir: Path,
+                 device: str, force: bool) -> None:
+    """Write A with B's region and B with A's (cregan), and each one's seam figure (1: no seam)."""
     import torch
 
     from gankit_core import api
@@ -103,19 +164,28 @@ def swap_command(image_a: Path, image_b: Path, checkpoint: Path, region: str, ou
     def tensor(face: Face) -> torch.Tensor:
         return unit_images(face.crop).to(loaded.device)
 
-    from gankit_cregan.model import exchange, feather_mask
+    from gankit_cregan.exchange import exchange, feather_mask
 
     boxes_a, boxes_b = torch.as_tensor(face_a.boxes[field][None]), torch.as_tensor(face_b.boxes[field][None])
     crop_a, crop_b = tensor(face_a), tensor(face_b)
+    base = loaded.model.config.blend if method == "gan" else method  # the classical blend the output starts from
     with torch.no_grad():
         out_a, out_b, mask = loaded.model.swap(loaded.nets, crop_a, crop_b, boxes_a, boxes_b)
-        pasted_a, pasted_b = exchange(crop_a, crop_b, mask)
+        pasted_a, pasted_b = exchange(crop_a, crop_b, mask) if base == "paste" else loaded.model.exchanged(
+            crop_a, crop_b, mask)
     feather = feather_mask(boxes_a, boxes_b, size, loaded.model.band_pixels(size))[0, 0].numpy()
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise GankitError(f"cannot create {out_dir}: {error.strerror}") from None
-    pairs = ((face_a, face_b, out_a.float() - pasted_a, targets[0]), (face_b, face_a, out_b.float() - pasted_b, targets[1]))
-    for face, donor, change, target in pairs:
-        save_png(np.ascontiguousarray(exchanged_face(face, donor, mask, change, feather)), target)
+    pairs = ((face_a, face_b, out_a.float() - pasted_a.float(), targets[0], (boxes_a[0], boxes_b[0])),
+             (face_b, face_a, out_b.float() - pasted_b.float(), targets[1], (boxes_b[0], boxes_a[0])))
+    for face, donor, change, target, boxes in pairs:
+        if method == "gan" and base == "paste":  # G's change to Eq. 1's paste (the paper's model), as before
+            result = exchanged_face(face, donor, mask, change, feather)
+        else:  # a classical blend at the photo's resolution, plus G's change to it (gan)
+            result = into_photo(face, exchange_at_side(face, donor, boxes, base, change.cpu() if method == "gan" else None))
+        seam = photo_seam(face, result, boxes)
+        save_png(np.ascontiguousarray(result), target)
         click.echo(f"wrote {target}")
+        click.echo(f"  seam {seam:.3f} (1: none)")

@@ -71,9 +71,13 @@ def face_mask(points: np.ndarray, size: int) -> np.ndarray:
               help="expression checkpoint or run directory.")
 @click.option("-o", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("transferred"),
               show_default=True)
+@click.option("--method", type=click.Choice(["gan", "warp"]), default="gan", show_default=True,
+              help="gan: the model's U-Net; warp: the target's eyes, brows and mouth warped to the fused landmarks "
+                   "(the classical way, with the same landmarks).")
 @device_option
 @force_option
-def transfer_command(source: Path, target: Path, checkpoint: Path, out_dir: Path, device: str, force: bool) -> None:
+def transfer_command(source: Path, target: Path, checkpoint: Path, out_dir: Path, method: str, device: str,
+                     force: bool) -> None:
     """Write TARGET wearing SOURCE's expression (expression), and the landmark image that guided it."""
     import torch
 
@@ -86,13 +90,17 @@ def transfer_command(source: Path, target: Path, checkpoint: Path, out_dir: Path
     for path in (source, target):
         require_image_file(path)
     folder = check_folder(out_dir, "the transferred face and its landmark image")
-    written, landmark_path = check_files([folder / f"{target.stem}-with-{source.stem}-expression.png",
+    suffix = "-warp" if method == "warp" else ""
+    written, landmark_path = check_files([folder / f"{target.stem}-with-{source.stem}-expression{suffix}.png",
                                           folder / f"{target.stem}-with-{source.stem}-landmarks.png"],
                                          force=force, inputs=[source, target, checkpoint])
     loaded = api.load_checkpoint(checkpoint, device=device)
     if not isinstance(loaded.model, TransfersExpressions):
         raise GankitError(f"{checkpoint} is a '{loaded.model.name}' checkpoint; gankit transfer needs an expression one")
-    if loaded.stage is not None and loaded.stage != "transfer":
+    if method == "warp" and not loaded.model.config.fusion:
+        raise GankitError(f"{checkpoint} was trained without the fusion module (fusion=false): it has no landmarks "
+                          "to warp to; use --method gan")
+    if method == "gan" and loaded.stage is not None and loaded.stage != "transfer":
         click.echo(f"warning: {checkpoint} stopped in the '{loaded.stage}' stage: its U-Net has not been trained, so "
                    "the output is close to the target unchanged (train the 'transfer' stage first)", err=True)
     size = loaded.model.config.image_size
@@ -103,7 +111,11 @@ def transfer_command(source: Path, target: Path, checkpoint: Path, out_dir: Path
         return torch.as_tensor(face.points, dtype=torch.float32)[None].to(loaded.device)
 
     with torch.no_grad():
-        output, guide = loaded.model.transfer(loaded.nets, points(source_face), image, points(target_face))
+        if method == "warp":
+            guide = loaded.model.guide(loaded.nets, points(source_face), points(target_face), image)
+            output = loaded.model.warp(guide.float(), image, points(target_face))
+        else:
+            output, guide = loaded.model.transfer(loaded.nets, points(source_face), image, points(target_face))
     crop = to_uint8(output.float())[0].permute(1, 2, 0).numpy()
     try:
         out_dir.mkdir(parents=True, exist_ok=True)

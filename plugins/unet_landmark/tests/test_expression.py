@@ -42,7 +42,8 @@ def _networks(model):
 
 
 def test_without_fusion_the_unet_is_trained_alone_on_the_source_landmarks():
-    model = api.create_model("expression", fusion=False, image_size=64, g_width=8, d_width=8, transfer_steps=7)
+    model = api.create_model("expression", fusion=False, warp_input=False, image_size=64, g_width=8, d_width=8,
+                             transfer_steps=7)
     (stage,) = model.stages()
     assert (stage.name, stage.steps) == ("transfer", 7)
     nets = _networks(model)
@@ -106,7 +107,8 @@ def trained(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def baseline(tmp_path_factory):
-    return check_model_contract("expression", tmp_path_factory.mktemp("no-fusion"), **{**TINY, "fusion": False})
+    return check_model_contract("expression", tmp_path_factory.mktemp("no-fusion"),
+                                **{**TINY, "fusion": False, "warp_input": False})
 
 
 def test_two_stages_run_in_order_each_with_its_own_losses(trained):
@@ -155,14 +157,20 @@ def test_transfer_on_synthetic_crops(tmp_path, trained):
     made = gankit("data", "synth", "--n", "2", "--size", "64", "--out", str(tmp_path / "faces"))
     assert made.returncode == 0, made.stderr
     source, target = tmp_path / "faces" / "face-00000.png", tmp_path / "faces" / "face-00001.png"
-    result = gankit("transfer", str(source), str(target), "--checkpoint", str(trained.run_dir), "-o", str(tmp_path / "out"))
-    assert result.returncode == 0, result.stderr
     from PIL import Image
 
-    out = tmp_path / "out" / "face-00001-with-face-00000-expression.png"
-    assert Image.open(out).size == (64, 64)
-    marks = np.asarray(Image.open(tmp_path / "out" / "face-00001-with-face-00000-landmarks.png"))
-    assert marks.shape == (64, 64, 3) and marks.max() > 128 and (marks < 64).mean() > 0.5  # lines on black
+    outputs = {}
+    for method in ("gan", "warp"):
+        result = gankit("transfer", str(source), str(target), "--checkpoint", str(trained.run_dir), "-o",
+                        str(tmp_path / "out"), "--method", method)
+        assert result.returncode == 0, result.stderr
+        name = f"face-00001-with-face-00000-expression{'-warp' if method == 'warp' else ''}.png"
+        outputs[method] = np.asarray(Image.open(tmp_path / "out" / name)).astype(int)
+        assert outputs[method].shape == (64, 64, 3)
+        marks = np.asarray(Image.open(tmp_path / "out" / "face-00001-with-face-00000-landmarks.png"))
+        assert marks.shape == (64, 64, 3) and marks.max() > 128 and (marks < 64).mean() > 0.5  # lines on black
+    # the tiny U-Net starts as the identity over the warped target and barely trained: the two nearly agree
+    assert np.abs(outputs["gan"] - outputs["warp"]).mean() < 8
 
 
 def _has_detector() -> bool:
@@ -172,6 +180,12 @@ def _has_detector() -> bool:
 
 
 def test_transfer_errors_are_one_line(tmp_path, trained, baseline):
+    made = gankit("data", "synth", "--n", "2", "--size", "64", "--out", str(tmp_path / "faces"))
+    assert made.returncode == 0, made.stderr
+    faces = [str(tmp_path / "faces" / f"face-0000{i}.png") for i in (0, 1)]
+    no_landmarks = gankit("transfer", *faces, "--checkpoint", str(baseline.run_dir), "--method", "warp")
+    assert no_landmarks.returncode == 1 and no_landmarks.stderr.count("\n") == 1, no_landmarks.stderr
+    assert "without the fusion module" in no_landmarks.stderr
     from PIL import Image
 
     blank = tmp_path / "blank.png"
@@ -214,14 +228,19 @@ def test_transfer_onto_the_astronaut_photo(tmp_path, trained):
 
 
 def test_evaluation_against_the_true_images_with_both_baselines(trained, baseline):
-    scores = api.evaluate(trained.checkpoint, ["transfer"], count=4, baseline=baseline.checkpoint)
-    for method in ("expression", "no-fusion", "unchanged"):
+    scores = api.evaluate(trained.checkpoint, ["transfer"], count=16, baseline=baseline.checkpoint)
+    for method in ("expression", "no-fusion", "unchanged", "warp-phi", "warp-true", "warp-classical"):
         assert 0 < scores[f"{method}/ssim"] < 1 and 0 < scores[f"{method}/psnr"] < 60
+    # the warp to the true landmarks moves the features where the truth has them: far better than no change
+    assert scores["warp-true/psnr_features"] > scores["unchanged/psnr_features"] + 1
+    # the teeth case, on its own: targets showing their teeth whose truths' mouths are closed
+    assert 0 < scores["teeth/triples"] < 16
+    assert scores["teeth/unchanged/psnr_features"] < scores["unchanged/psnr_features"]  # a harder case
     assert scores["unchanged/landmark_l1"] > 0  # the target's own landmarks are not the truth's
     # the target differs from the truth most where the expression lives: eyes, brows, mouth
     assert scores["unchanged/psnr_features"] < scores["unchanged/psnr"]
     shown = gankit("eval", "expression", "--checkpoint", str(trained.run_dir), "--baseline", str(baseline.run_dir),
-                   "-n", "4")
+                   "-n", "16")
     assert shown.returncode == 0, shown.stderr
     lines = dict(line.split() for line in shown.stdout.splitlines())
     assert float(lines["unchanged/psnr"]) == pytest.approx(scores["unchanged/psnr"], rel=1e-4)
