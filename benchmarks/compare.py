@@ -99,7 +99,6 @@ def profile_step(model, settings, rows: int) -> str:
     from gankit_core.engine.trainer import Trainer
 
     trainer = Trainer(model, settings, write=False)
-    trainer.setup()
     batch = trainer.prepare_batch(trainer.loader.next())
     trainer.loader.close()
 

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from gankit_core.progress import Steps
+
 WIDTH, HEIGHT = 178, 218  # CelebA's aligned images
 BASE_FACES = 256  # distinct rendered faces; every file is one of them shifted, tinted and with its own noise
 CHUNK = 500
@@ -73,12 +75,13 @@ def build_folder(folder: Path, count: int, workers: int) -> float:
     if not todo:
         return 0.0
     faces = _base_faces()
-    with get_context("spawn").Pool(workers, _init_worker, (faces,)) as pool:
-        done = count - sum(stop - s for _, s, stop in todo)
+    done = count - sum(stop - s for _, s, stop in todo)
+    with Steps(f"building {folder}", count) as progress, get_context("spawn").Pool(workers, _init_worker,
+                                                                                  (faces,)) as pool:
+        progress.update(done)
         for written in pool.imap_unordered(_write_chunk, todo):
             done += written
-            print(f"\rbuilding {folder}: {done:,}/{count:,}", end="", file=sys.stderr, flush=True)
-    print(file=sys.stderr)
+            progress.update(done)
     return time.perf_counter() - start
 
 
@@ -136,7 +139,6 @@ from gankit_core.engine.trainer import Trainer
 mark("imports")
 model = api.create_model(sys.argv[1], image_size=int(sys.argv[3]), batch_size=64, data=sys.argv[2])
 trainer = Trainer(model, api.train_settings({"steps": 3, "progress": False}), write=False)
-trainer.setup()
 mark("setup (networks, dataset, loader)")
 batch = trainer.prepare_batch(trainer.loader.next())
 mark("first batch in hand")

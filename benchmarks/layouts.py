@@ -44,7 +44,6 @@ def engine_step(name: str, overrides: dict, engine: dict, size: int, batch: int,
     trainer = Trainer(model, api.train_settings({"device": "cpu", "precision": precision, "progress": False,
                                                  "channels_last": layout, **engine}),
                       dataset=open_dataset(f"{model.config.data}:n={max(16, batch)}", size), write=False)
-    trainer.setup()
     batch_tensors = trainer.prepare_batch(trainer.loader.next())
     trainer.loader.close()
 

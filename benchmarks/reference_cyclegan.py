@@ -9,10 +9,10 @@ import itertools
 import random
 
 import torch
-from gankit_cyclegan.networks import init_weights
 
 from gankit_core import api
 from gankit_core.data import open_dataset
+from gankit_core.weights import init_weights
 
 
 class ListImagePool:

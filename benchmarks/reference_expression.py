@@ -9,10 +9,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from gankit_unet_landmark.model import landmark_images
-from gankit_unet_landmark.networks import init_weights
 
 from gankit_core import api
 from gankit_core.data import open_dataset
+from gankit_core.weights import init_weights
 
 
 def make_reference_step(batch_size: int, image_size: int = 256, width: int = 64):

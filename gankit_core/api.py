@@ -1,15 +1,22 @@
-"""The Python API: everything the CLI does, callable from Python (the CLI is a thin layer over this)."""
+"""The Python API: everything the CLI does, callable from Python (the CLI is a thin layer over this).
+
+Loading a checkpoint for inference lives in gankit_core.inference (``LoadedModel``, ``load_checkpoint``,
+``generate``), which the metrics use too; it is part of this API under the same names."""
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gankit_core.errors import CheckpointError, ConfigError
+from gankit_core.errors import ConfigError
+from gankit_core.inference import LoadedModel, generate, load_checkpoint, load_pretrained
 from gankit_core.plugins import get_registry
 from gankit_core.registry import Entry
+
+__all__ = ["LoadedModel", "create_component", "create_model", "evaluate", "generate", "get_entry", "list_entries",
+           "list_models", "load_checkpoint", "load_pretrained", "read_run", "resume", "run_config", "run_settings", "sample", "train",
+           "train_settings"]
 
 
 def list_entries(pattern: str = "*", kind: str | None = None) -> list[Entry]:
@@ -26,10 +33,11 @@ def get_entry(kind: str, name: str) -> Entry:
     return get_registry().get(kind, name)
 
 
-def create_model(name: str, config: Any = None, **overrides: Any):
-    """A model recipe by name, its config from the paper's defaults with ``overrides``."""
+def create_model(name: str, config: Any = None, *, preset: str | None = None, **overrides: Any):
+    """A model recipe by name, its config from the paper's defaults, then the named ``preset``'s values
+    (``Model.presets``), then ``overrides``."""
     model_class = get_entry("model", name).load()
-    return model_class(config, **overrides)
+    return model_class(config, preset=preset, **overrides)
 
 
 def create_component(kind: str, name: str, **kwargs: Any):
@@ -51,17 +59,29 @@ def train_settings(values: dict[str, Any]):
     """Engine settings from a dict of overrides, checked like a model config."""
     from gankit_core.config import resolve_config
     from gankit_core.engine import TrainSettings
+    from gankit_core.engine.trainer import RETIRED_SETTINGS
 
+    values = {key: value for key, value in values.items() if key not in RETIRED_SETTINGS}  # an older run's config.toml
     return resolve_config(TrainSettings, {**dataclasses.asdict(TrainSettings()), **values})
 
 
+def run_settings(model, values: dict[str, Any]):
+    """Engine settings for training ``model``: its preset's train-loop values (``steps``, ``sample_every``) as if
+    given first, then ``values`` (an explicit ``epochs`` replaces the preset's ``steps``)."""
+    preset = model.preset_named(model.preset).settings if model.preset is not None else {}
+    if "epochs" in values:
+        preset.pop("steps", None)
+    return train_settings({**preset, **values})
+
+
 def train(model, *, out: str | Path | None = None, dataset=None, **settings: Any):
-    """Train a model (instance or name) on its configured data; returns a RunResult with the run directory."""
+    """Train a model (instance or name) on its configured data; returns a RunResult with the run directory. A model
+    created with a preset trains for the preset's steps unless ``steps`` or ``epochs`` is given."""
     from gankit_core.engine import Trainer
 
     if isinstance(model, str):
         model = create_model(model)
-    trainer = Trainer(model, train_settings(settings), dataset=dataset, run_dir=out)
+    trainer = Trainer(model, run_settings(model, settings), dataset=dataset, run_dir=out)
     return trainer.fit()
 
 
@@ -83,6 +103,17 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
     return document
 
 
+def run_config(document: dict[str, Any], where: str | Path) -> dict[str, Any]:
+    """The model config of a run's config.toml (``where``), migrated to the installed model's config version (a
+    run written before versions were recorded is version 1)."""
+    model_class = get_entry("model", document["model"]).load()
+    try:
+        migrated = model_class.migrate_config(document.get("config", {}), document.get("config_version", 1))
+    except ConfigError as error:
+        raise ConfigError(f"{where}: {error}") from None
+    return migrated.values
+
+
 def resume(run_dir: str | Path, steps: int | None = None, **overrides: Any):
     """Continue a run exactly where its latest checkpoint stopped, to ``steps`` in total."""
     from gankit_core.engine import Trainer
@@ -90,7 +121,8 @@ def resume(run_dir: str | Path, steps: int | None = None, **overrides: Any):
 
     run_dir = Path(run_dir)
     document = read_run(run_dir)
-    model = create_model(document["model"], **document.get("config", {}))
+    # Migrated quietly: the checkpoint, read next, is migrated the same way and its warning names what was filled.
+    model = create_model(document["model"], **run_config(document, run_dir / "config.toml"))
     values = {**document.get("train", {}), **overrides}
     if steps is not None:  # an explicit total replaces the run's own steps or epochs
         values["steps"] = steps
@@ -99,90 +131,9 @@ def resume(run_dir: str | Path, steps: int | None = None, **overrides: Any):
     return trainer.fit()
 
 
-@dataclass
-class LoadedModel:
-    """A model restored from a checkpoint for inference: networks in eval mode (EMA weights of its inference
-    networks where the run kept them)."""
-
-    model: Any
-    nets: Any
-    step: int
-    path: Path
-    device: Any
-    _datasets: dict = dataclasses.field(default_factory=dict, repr=False)  # (spec, seed) -> Dataset
-    baseline: LoadedModel | None = None  # another run of the same model that ``evaluate`` compares against
-    inception: str | None = None  # the Inception file ``gankit eval --inception`` names, for a model's own FID/KID
-    stage: str | None = None  # the training stage the checkpoint's last step belonged to (None: a one-stage model)
-
-    def inputs(self, n: int, seed: int = 0, data: str | None = None) -> dict[str, Any]:
-        """Fixed inputs for ``n`` samples drawn with ``seed`` (real inputs from ``data`` when the model needs them)."""
-        import torch
-
-        from gankit_core.data import open_dataset
-        from gankit_core.images import to_unit
-
-        generator = torch.Generator().manual_seed(seed)
-        batch: dict[str, Any] = {}
-        if self.model.sample_needs_data:
-            key = (data or self.model.config.data, seed)
-            if key not in self._datasets:  # opened once, not once per batch of samples
-                self._datasets[key] = open_dataset(key[0], self.model.config.image_size, seed=seed)
-            dataset = self._datasets[key]
-            raw = dataset.take(torch.arange(min(n, len(dataset))))
-            batch = {k: (to_unit(v) if v.dtype == torch.uint8 and v.dim() == 4 else v) for k, v in raw.items()}
-        inputs = self.model.sample_inputs(n, batch, generator)
-        return {k: v.to(self.device) for k, v in inputs.items()}
-
-    def sample(self, n: int = 64, seed: int = 0, data: str | None = None):
-        """The model's sample grid images for ``n`` fixed inputs (rows of ``model.sample_columns``), on the CPU."""
-        import torch
-
-        with torch.no_grad():
-            return self.model.sample(self.nets, self.inputs(n, seed, data)).float().cpu()
-
-    def generate(self, n: int = 64, seed: int = 0, data: str | None = None):
-        """Only the generated images for ``n`` fixed inputs (what FID/KID measure), in [-1, 1], on the CPU."""
-        import torch
-
-        with torch.no_grad():
-            return self.model.generate(self.nets, self.inputs(n, seed, data)).float().cpu()
-
-
-def load_checkpoint(path: str | Path, model: str | None = None, device: str = "cpu") -> LoadedModel:
-    """Rebuild a model from a checkpoint (file or run directory) for inference."""
-    from gankit_core.engine import checkpoint as ckpt
-    from gankit_core.engine.precision import choose_device
-    from gankit_core.interfaces import Networks
-
-    checkpoint = ckpt.read(path)
-    if model is not None and checkpoint.model != model:
-        raise CheckpointError(f"{checkpoint.path}: checkpoint is from model '{checkpoint.model}', not '{model}'")
-    instance = create_model(checkpoint.model, **checkpoint.meta("config", {}))
-    modules = instance.build()
-    target = choose_device(device)
-    for name, module in modules.items():
-        prefix = "ema" if name in instance.inference_networks and checkpoint.has_module(name, "ema") else "net"
-        checkpoint.load_module(name, module, prefix=prefix)
-        module.to(target).eval()
-    return LoadedModel(instance, Networks(modules), checkpoint.step, checkpoint.path, target,
-                       stage=checkpoint.meta("stage"))
-
-
 def sample(checkpoint: str | Path, n: int = 64, seed: int = 0, device: str = "cpu"):
     """Images in [-1, 1] (N x 3 x H x W) from a checkpoint."""
     return load_checkpoint(checkpoint, device=device).sample(n, seed)
-
-
-def generate(loaded: LoadedModel, count: int, seed: int = 0, batch_size: int = 64, data: str | None = None):
-    """``count`` generated images (``Model.generate``, never the grid's real inputs) as uint8, in batches."""
-    import torch
-
-    from gankit_core.images import to_uint8
-
-    chunks = []
-    for index, start in enumerate(range(0, count, batch_size)):
-        chunks.append(to_uint8(loaded.generate(min(batch_size, count - start), seed=seed + index, data=data)))
-    return torch.cat(chunks)
 
 
 def evaluate(checkpoint: str | Path, metrics: list[str] | None = None, count: int = 1000, data: str | None = None,
@@ -202,7 +153,7 @@ def evaluate(checkpoint: str | Path, metrics: list[str] | None = None, count: in
     if baseline is not None:
         if not model.own_metrics:
             raise GankitError(f"model '{model.name}' has no evaluation of its own to compare a baseline in")
-        loaded.baseline = load_checkpoint(baseline, model=model.name, device=device)
+        baseline = load_checkpoint(baseline, model=model.name, device=device)
     metrics = metrics or list(model.default_metrics)
     own = set(model.own_metrics)
     registered = set(get_registry().names("metric"))
@@ -210,11 +161,10 @@ def evaluate(checkpoint: str | Path, metrics: list[str] | None = None, count: in
     if unknown:
         raise GankitError(f"model '{model.name}' cannot be evaluated with {', '.join(unknown)}; "
                           f"it offers {', '.join(sorted(own | registered))}")
+    evaluation = Evaluation(loaded, count, seed=seed, data=data, device=device, inception=inception, baseline=baseline)
     results: dict[str, float | None] = {}
     if own & set(metrics):
-        loaded.inception = inception
-        results.update(model.evaluate(loaded, count=count, seed=seed, data=data))
-    evaluation = Evaluation(loaded, count, seed=seed, data=data, device=device, inception=inception)
+        results.update(model.evaluate(evaluation))
     for name in metrics:
         if name in own:
             continue

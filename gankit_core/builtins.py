@@ -46,3 +46,9 @@ def register_metrics(register):
              summary="Fréchet Inception Distance with an offline Inception-v3", paper="Heusel et al. 2017; paper 002 Eq. 3")
     register("kid", "gankit_core.metrics.evaluation:kid_metric",
              summary="Kernel Inception Distance (unbiased cubic-kernel MMD)", paper="Bińkowski et al. 2018")
+
+
+@hookimpl
+def register_callbacks(register):
+    register("console", "gankit_core.callbacks:ConsoleLog",
+             summary="One plain line per logged step on stdout, for runs without a terminal (--no-progress)")

@@ -13,8 +13,9 @@ from typing import Any
 import click
 
 from gankit_core import __version__
-from gankit_core.cli_options import console, device_option
+from gankit_core.cli_options import SummaryGroup, console, device_option, force_option, require_model
 from gankit_core.errors import GankitError, debug_enabled, describe_os_error
+from gankit_core.registry import KINDS
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -22,7 +23,7 @@ def fail(message: str, code: int = 1) -> None:
     sys.exit(code)
 
 
-class GankitGroup(click.Group):
+class GankitGroup(SummaryGroup):
     """Adds plugin commands, and turns user errors into one line and a non-zero exit."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -89,7 +90,7 @@ def cli(debug: bool) -> None:
 # ------------------------------------------------------------------------------------------ registry
 @cli.command("list")
 @click.argument("pattern", default="*")
-@click.option("--kind", help="Only this kind (model, generator, discriminator, layer, loss, dataset, metric, landmark-detector).")
+@click.option("--kind", type=click.Choice(KINDS), help="Only this kind.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_command(pattern: str, kind: str | None, as_json: bool) -> None:
     """Every registered thing: kind, name, plugin, version, summary."""
@@ -146,6 +147,8 @@ def plugins_command(as_json: bool, requirements: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def info_command(name: str, layers: bool, as_json: bool) -> None:
     """Summary, paper, config defaults and parameter counts of a model or component."""
+    from rich.markup import escape
+
     from gankit_core.plugins import get_registry
     from gankit_core.summary import describe
 
@@ -166,6 +169,11 @@ def info_command(name: str, layers: bool, as_json: bool) -> None:
             for row in info["config"]:
                 table.add_row(row["name"], row["type"], repr(row["default"]))
             out.print(table)
+        for preset in info.get("presets", ()):
+            changes = ", ".join(f"{key}={value!r}" for key, value in preset["overrides"].items()) or "nothing"
+            out.print(f"  preset [bold]{preset['name']}[/]: {escape(preset['summary'])}; sets {escape(changes)}")
+            if preset["measured"]:
+                out.print(f"    measured: {escape(preset['measured'])}")
         if len(info.get("stages", ())) > 1:
             for stage in info["stages"]:
                 length = f"{stage['steps']} steps" if stage["steps"] is not None else f"{stage['epochs']} epochs"
@@ -187,7 +195,7 @@ def info_command(name: str, layers: bool, as_json: bool) -> None:
                 out.print(table)
 
 
-@cli.group("plugin")
+@cli.group("plugin", cls=SummaryGroup)
 def plugin_group() -> None:
     """Tools for plugin authors."""
 
@@ -217,6 +225,8 @@ def _settings_from_options(options: dict[str, Any]) -> dict[str, Any]:
         values["strict_data"] = True
     if options.get("init_from") is not None:
         values["init_from"] = str(options["init_from"])
+    if options.get("log"):  # given: replaces a --config file's [train] log list
+        values["log"] = list(options["log"])
     return values
 
 
@@ -232,6 +242,8 @@ def training_options(function):
                      help="NHWC memory format (default auto: where it pays)."),
         click.option("--data", help="Dataset spec: synthetic-faces[:style=cartoon], folder:PATH, ..."),
         click.option("--strict", is_flag=True, help="An unreadable image is an error, not a skipped warning."),
+        click.option("--preset", help="Start from one of the model's named configurations ('gankit info MODEL' "
+                                      "lists them); --set and flags override its values."),
         click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",
                      help="Override a config value (a TOML literal); repeatable."),
         click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
@@ -248,10 +260,16 @@ def _model_overrides(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
     config: dict[str, Any] = {}
     train: dict[str, Any] = {}
     if options.get("config_file") is not None:
+        from gankit_core import api
+
         document = read_toml(options["config_file"])
-        config.update(document.get("config", {}))
+        run_written = "model" in document and "versions" in document  # a run's config.toml: migrate its config
+        config.update(api.run_config(document, options["config_file"]) if run_written else document.get("config", {}))
         train.update(document.get("train", {}))
-        config.update({k: v for k, v in document.items() if k not in ("config", "train", "versions", "model")})
+        config.update({k: v for k, v in document.items()
+                       if k not in ("config", "train", "versions", "model", "config_version", "preset")})
+        if options.get("preset") is None and "preset" in document:  # a run's config.toml names its preset
+            options["preset"] = document["preset"]
     for flag, key in (("batch_size", "batch_size"), ("image_size", "image_size"), ("data", "data")):
         if options.get(flag) is not None:
             config[key] = options[flag]
@@ -268,7 +286,7 @@ def _model_overrides(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
 @click.option("--stage", help="Train this one stage of a multi-stage model alone (see 'gankit info MODEL').")
 @click.option("--init-from", type=click.Path(path_type=Path),
               help="Start from the network weights of this checkpoint or run (e.g. an earlier stage's run).")
-@click.option("--seed", type=int, help="Random seed (default 0).")
+@click.option("--seed", type=click.IntRange(min=0), help="Random seed (default 0).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run directory (default runs/MODEL-TIME).")
 @click.option("--sample-every", type=int, help="Write a sample grid every N steps.")
 @click.option("--checkpoint-every", type=int, help="Write a checkpoint every N steps.")
@@ -277,25 +295,28 @@ def _model_overrides(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Continue this run directory instead (same as 'gankit resume').")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
+@click.option("--log", "log", multiple=True, metavar="NAME",
+              help="Tell this registered callback (a tracker) about the run; repeatable ('gankit list --kind callback').")
 def run_command(model_name: str, resume_dir: Path | None, **options: Any) -> None:
     """Train MODEL on the built-in synthetic faces (or --data)."""
     from gankit_core import api
 
+    if options.get("steps") is not None and options.get("epochs") is not None:
+        raise click.UsageError("give --steps or --epochs, not both", click.get_current_context())
     config, train = _model_overrides(options)
     if resume_dir is not None:
-        if config:
-            raise GankitError("--resume continues a run with its own config; drop --set/--config/size flags")
+        if config or options.get("preset") is not None:
+            raise GankitError("--resume continues a run with its own config; drop --preset/--set/--config/size flags")
         document = api.read_run(resume_dir)
         if document["model"] != model_name:
             raise GankitError(f"{resume_dir} is a run of model '{document['model']}', not '{model_name}'")
+        _refuse_a_finished_run(resume_dir, train.get("steps"))
         result = api.resume(resume_dir, **train)
     else:
         from gankit_core.engine import Trainer
 
-        if options.get("steps") is not None and options.get("epochs") is not None:
-            raise GankitError("give --steps or --epochs, not both")
-        model = api.create_model(model_name, **config)
-        result = Trainer(model, api.train_settings(train), run_dir=options.get("out")).fit()
+        model = api.create_model(model_name, preset=options.get("preset"), **config)
+        result = Trainer(model, api.run_settings(model, train), run_dir=options.get("out")).fit()
     _report_result(result)
 
 
@@ -316,7 +337,34 @@ def resume_command(run_dir: Path, steps: int | None, no_progress: bool) -> None:
     from gankit_core import api
 
     extra = {"progress": False} if no_progress else {}
+    _refuse_a_finished_run(run_dir, steps)
     _report_result(api.resume(run_dir, steps, **extra))
+
+
+def _refuse_a_finished_run(run_dir: Path, steps: int | None) -> None:
+    """A resume without --steps trains to the total in the run's config.toml; once the run is there (or past it,
+    after an earlier resume with a larger --steps), say so, rather than name a total the user never gave."""
+    from gankit_core import api
+    from gankit_core.engine.checkpoint import resolve_latest
+
+    total = api.read_run(run_dir).get("train", {}).get("steps")
+    if steps is not None or not isinstance(total, int):
+        return
+    reached = _checkpoint_step(resolve_latest(run_dir))
+    if reached is not None and reached >= total:
+        raise GankitError(f"{run_dir} already finished at step {reached}; pass --steps N with N > {reached} to "
+                          "train further")
+
+
+def _checkpoint_step(path: Path) -> int | None:
+    """The step in a checkpoint's safetensors header, read without its tensors (None when unreadable: loading it
+    then gives the full reason)."""
+    try:
+        with path.open("rb") as handle:
+            length = int.from_bytes(handle.read(8), "little")
+            return int(json.loads(handle.read(length))["__metadata__"]["step"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 @cli.command("sample")
@@ -326,15 +374,20 @@ def resume_command(run_dir: Path, steps: int | None, no_progress: bool) -> None:
               help="How many samples (for a model whose grid shows inputs beside outputs, how many rows).")
 @click.option("-o", "output", type=click.Path(dir_okay=False, path_type=Path), default=Path("samples.png"),
               show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @device_option
-def sample_command(model_name: str, checkpoint: Path, count: int, output: Path, seed: int, device: str) -> None:
+@force_option
+def sample_command(model_name: str, checkpoint: Path, count: int, output: Path, seed: int, device: str,
+                   force: bool) -> None:
     """Write a grid of samples from a checkpoint."""
     from gankit_core import api
     from gankit_core.images import save_grid
+    from gankit_core.outputs import check_file
 
     if count < 1:
         raise GankitError("-n must be at least 1")
+    require_model(model_name)
+    check_file(output, (".png",), "a PNG grid", force=force, inputs=[checkpoint])
     loaded = api.load_checkpoint(checkpoint, model=model_name, device=device)
     images = loaded.sample(count, seed)
     save_grid(images, output, loaded.model.sample_columns)
@@ -361,7 +414,7 @@ def bench_command(model_name: str, steps: int, warmup: int, remeasure_peak: bool
     if steps < 1 or warmup < 0:
         raise GankitError("--steps must be >= 1 and --warmup >= 0")
     config, train = _model_overrides(options)
-    model = api.create_model(model_name, **config)
+    model = api.create_model(model_name, preset=options.get("preset"), **config)
     if inference:
         result = bench.benchmark_inference(model, device=train.get("device", "auto"), steps=steps, warmup=warmup)
     else:
@@ -375,10 +428,11 @@ def _add_builtin_command_modules() -> None:
     from gankit_core.cli_data import data_group, landmarks_command
     from gankit_core.cli_ecosystem import export_command, report_command
     from gankit_core.cli_metrics import eval_command, fid_command, meqfi_group
+    from gankit_core.demo import demo_command
     from gankit_core.translation import translate_command
 
     for command in (cache_group, data_group, landmarks_command, eval_command, fid_command, meqfi_group,
-                    export_command, report_command, translate_command):
+                    export_command, report_command, translate_command, demo_command):
         cli.add_command(command)
 
 

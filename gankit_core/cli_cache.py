@@ -4,16 +4,20 @@ sets, FID statistics), with sizes, and ``gankit cache clear`` to remove it. No t
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
+from gankit_core.cli_options import SummaryGroup
 from gankit_core.errors import GankitError
 
-# What gankit writes there; nothing else in the directory is listed or removed.
-CACHED_FILES = {"synthetic-faces-*.safetensors": "synthetic-faces", "fid-stats-*.safetensors": "fid-stats"}
+# The files gankit writes there, each named for its kind and a 16-digit hash of what it holds (rendered sets
+# through synthetic_dataset.cached_arrays: synthetic-faces, synthetic-expression; FID statistics: fid-stats).
+# Nothing else in the directory is listed or removed.
+CACHED_FILE = re.compile(r"(?P<kind>[a-z][a-z0-9-]*)-[0-9a-f]{16}\.safetensors")
 
 
 @dataclass
@@ -50,9 +54,11 @@ def cache_entries(root: Path) -> list[CacheEntry]:
                 entries.append(CacheEntry("folder", what, meta["readable"], meta["size"], _disk_bytes(entry), entry))
             except (OSError, ValueError, KeyError):  # an interrupted preparation
                 entries.append(CacheEntry("folder", f"(incomplete) {entry.name}", None, None, _disk_bytes(entry), entry))
-    for pattern, kind in CACHED_FILES.items():
-        for path in sorted(root.glob(pattern)):
-            entries.append(CacheEntry(kind, path.name, None, None, path.stat().st_size, path))
+    files = sorted(root.glob("*.safetensors")) if root.is_dir() else []
+    for path in files:
+        named = CACHED_FILE.fullmatch(path.name)
+        if named is not None and path.is_file():
+            entries.append(CacheEntry(named["kind"], path.name, None, None, path.stat().st_size, path))
     return entries
 
 
@@ -68,7 +74,7 @@ def _human(count: int) -> str:
     return ""
 
 
-@click.group("cache", invoke_without_command=True)
+@click.group("cache", cls=SummaryGroup, invoke_without_command=True)
 @click.pass_context
 def cache_group(ctx: click.Context) -> None:
     """Show what is in gankit's cache ($GANKIT_CACHE, else ~/.cache/gankit), with sizes."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from gankit_core.cli_options import device_option
+from gankit_core.cli_options import SummaryGroup, device_option, force_option, require_model
 from gankit_core.errors import GankitError
 
 
@@ -34,7 +34,7 @@ def _plain(name: str, value) -> str:
 @click.option("--metric", "metric_names", help="Comma-separated metrics (default: the model's own set, or fid,kid).")
 @click.option("-n", "count", type=int, default=1000, show_default=True, help="Images per set.")
 @click.option("--data", help="Real data spec (default: the model's).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @device_option
 @click.option("--inception", type=click.Path(dir_okay=False), help="TorchScript Inception file for FID/KID.")
 @click.option("--baseline", type=click.Path(path_type=Path),
@@ -47,6 +47,7 @@ def eval_command(model_name, checkpoint, metric_names, count, data, seed, device
 
     if count < 2:
         raise GankitError("-n must be at least 2")
+    require_model(model_name)
     metrics = [m.strip() for m in metric_names.split(",")] if metric_names else None
     results = api.evaluate(checkpoint, metrics, count=count, data=data, seed=seed, device=device, inception=inception,
                            model=model_name, baseline=baseline)
@@ -82,7 +83,7 @@ def fid_command(set_a, set_b, size, count, device, inception, as_json) -> None:
                f"({images_a.shape[0]} vs {images_b.shape[0]} images)")
 
 
-@click.group("meqfi")
+@click.group("meqfi", cls=SummaryGroup)
 def meqfi_group() -> None:
     """MEQFI human evaluation (paper 002, Eq. 4): a rating sheet, then the score."""
 
@@ -93,9 +94,13 @@ def meqfi_group() -> None:
               show_default=True)
 @click.option("--features", default="Nose,Eyes,Eyebrows,Mouth,Ears,Teeth,SkinTone", show_default=True)
 @click.option("--scale", type=int, default=5, show_default=True, help="Marks run from 1 to this.")
-def sheet_command(images_dir: Path, output: Path, features: str, scale: int) -> None:
+@force_option
+def sheet_command(images_dir: Path, output: Path, features: str, scale: int, force: bool) -> None:
     """Write a self-contained HTML page for rating each image's features; it exports a ratings CSV."""
     from gankit_core.metrics.meqfi import write_sheet
+    from gankit_core.outputs import check_file
+
+    check_file(output, (".html", ".htm"), "an HTML page", force=force)
 
     names = tuple(f.strip() for f in features.split(",") if f.strip())
     count = write_sheet(images_dir, output, names, scale)

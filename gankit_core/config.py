@@ -51,6 +51,8 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config file not found: {path}") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML ({error})") from None
+    except UnicodeDecodeError:  # an image or other binary file named by mistake
+        raise ConfigError(f"{path}: not valid TOML (not UTF-8 text)") from None
     except OSError as error:
         raise ConfigError(f"{path}: cannot read ({error.strerror})") from None
 
@@ -109,10 +111,35 @@ def resolve_config(config_class: type, values: dict[str, Any], owner: str = "") 
             raise ConfigError(f"unknown config key '{key}'{where}{did_you_mean(key, fields)}")
         kwargs[key] = _coerce(value, hints[key], key)
     config = config_class(**kwargs)
+    check_sizes_and_rates(config)
     validate = getattr(config, "validate", None)
     if validate is not None:
         validate()
     return config
+
+
+def is_size_field(name: str) -> bool:
+    """A network width, feature or channel count, or the latent size: ``g_width``, ``d_features``, ``latent_dim``."""
+    return any(word in name for word in ("width", "features", "channels")) or name.endswith("latent_dim")
+
+
+def is_rate_field(name: str) -> bool:
+    """A learning rate: ``lr``, ``g_lr``, ``d_lr``."""
+    return name == "lr" or name.endswith("_lr")
+
+
+def check_sizes_and_rates(config: Any) -> None:
+    """Every model's widths and latent size are at least 1 and its learning rates positive, checked by field name
+    before anything is built: a width of 0 fails only inside the first convolution (a oneDNN error after the
+    progress bar), and a rate of 0 trains to the end learning nothing."""
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        if is_size_field(field.name) and isinstance(value, int) and value < 1:
+            raise ConfigError(f"{field.name} must be at least 1, not {value}")
+        if is_rate_field(field.name) and not value > 0:
+            raise ConfigError(f"{field.name} must be a positive learning rate, not {value}")
 
 
 def config_fields(config_class: type) -> list[tuple[str, str, Any]]:

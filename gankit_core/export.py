@@ -18,6 +18,7 @@ from pathlib import Path
 
 from gankit_core.engine.checkpoint import write_atomic
 from gankit_core.errors import GankitError
+from gankit_core.outputs import check_files, refuse_protected
 
 EXTRA_PACKAGES = ("onnx", "onnxruntime", "onnxscript")
 
@@ -41,6 +42,24 @@ class ExportedNetwork:
     output_shape: tuple[int | str, ...]
     opset: int
     max_abs_difference: float  # onnxruntime vs PyTorch on the same random inputs
+
+
+def newest_opset() -> int:
+    """The newest ONNX opset the installed onnx package defines (checked models cannot use a newer one)."""
+    import onnx
+
+    return onnx.defs.onnx_opset_version()
+
+
+def check_opset(opset: int | None) -> None:
+    """Refuse an opset outside what the installed onnx defines, before anything is loaded or traced."""
+    if opset is None:
+        return
+    import onnx
+
+    if not 1 <= opset <= newest_opset():
+        raise GankitError(f"--opset {opset} is not an opset onnx {onnx.__version__} defines: give one up to "
+                          f"{newest_opset()} (torch's exporter writes its own and converts to the others where it can)")
 
 
 def output_paths(output: Path, networks: list[str]) -> dict[str, Path]:
@@ -134,8 +153,9 @@ def export_network(network: str, module, examples: tuple, path: Path, opset: int
                           f"{str(error).splitlines()[0]}") from error
     opset_used = next(entry.version for entry in model.opset_import if entry.domain in ("", "ai.onnx"))
     if opset is not None and opset_used != opset:  # the exporter falls back to its own opset when it cannot convert
-        raise GankitError(f"torch's exporter cannot write opset {opset} for this network (it gave {opset_used}); "
-                          "try 17 or later")
+        raise GankitError(f"torch's exporter cannot convert network '{network}' to opset {opset} (it wrote its own, "
+                          f"{opset_used}); the supported opsets are {opset_used} to {newest_opset()}, and lower ones "
+                          "only where the exporter can convert the network")
     write_atomic(path, model.SerializeToString())  # an unwritable path is the CLI's one-line OSError
     check_inputs = random_like(examples, 3 if dynamic_batch else examples[0].shape[0])
     with torch.no_grad():
@@ -148,12 +168,17 @@ def export_network(network: str, module, examples: tuple, path: Path, opset: int
 
 
 def export_run(run: str | Path, output: str | Path | None = None, network: str | None = None,
-               opset: int | None = None, dynamic_batch: bool = False) -> list[ExportedNetwork]:
-    """Export the inference networks of a run directory or checkpoint file to ONNX, one file per network."""
+               opset: int | None = None, dynamic_batch: bool = False, force: bool = False) -> list[ExportedNetwork]:
+    """Export the inference networks of a run directory or checkpoint file to ONNX, one file per network.
+
+    A file that exists is refused unless ``force`` (gankit_core.outputs), checked before anything is exported."""
     require_export_extra()
+    check_opset(opset)
     from gankit_core import api
 
     run = Path(run)
+    if output is not None:
+        refuse_protected(Path(output), [run])  # before the slow load; the rest once the networks are known
     loaded = api.load_checkpoint(run)
     model = loaded.model
     networks = list(model.inference_networks)
@@ -163,6 +188,7 @@ def export_run(run: str | Path, output: str | Path | None = None, network: str |
                               f"it exports {', '.join(networks)}")
         networks = [network]
     paths = output_paths(Path(output) if output is not None else default_output(run, model.name), networks)
+    check_files(list(paths.values()), force=force, inputs=[run])
     exported = []
     for name, path in paths.items():
         examples = tuple(model.example_inputs(name))

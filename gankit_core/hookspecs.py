@@ -42,5 +42,10 @@ def register_landmark_detectors(register):
 
 
 @hookspec
+def register_callbacks(register):
+    """Register training callbacks (trackers): ``register(name, factory, *, summary, paper="")``; factory() -> Callback."""
+
+
+@hookspec
 def register_commands(register):
     """Register extra CLI commands: ``register(command)`` with a ``click.Command``."""

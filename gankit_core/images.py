@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,21 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
 def to_unit(images: torch.Tensor) -> torch.Tensor:
     """uint8 images -> float in [-1, 1], keeping the device and memory format."""
     return images.float().div_(127.5).sub_(1.0)
+
+
+def unit_batch(batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A dataset batch with every uint8 image field (N x 3 x H x W) in [-1, 1] and the other fields as they are."""
+    return {key: (to_unit(value) if value.dtype == torch.uint8 and value.dim() == 4 else value)
+            for key, value in batch.items()}
+
+
+def unit_images(array: np.ndarray) -> torch.Tensor:
+    """uint8 images as NumPy arrays (H x W x 3, or N x H x W x 3: decoded files, rendered faces) -> a contiguous
+    N x 3 x H x W float tensor in [-1, 1]."""
+    images = torch.from_numpy(np.asarray(array))
+    if images.dim() == 3:
+        images = images[None]
+    return to_unit(rearrange(images, "n h w c -> n c h w").contiguous())
 
 
 def make_grid(images: torch.Tensor, columns: int | None = None, padding: int = 2) -> np.ndarray:

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
-from typing import Any, ClassVar, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from gankit_core.metrics.evaluation import Evaluation
 
 # A batch on the device: "image" (float, [-1, 1], N x 3 x H x W) and whatever else the dataset gives
 # ("landmarks" N x 68 x 2 in pixels, "eye_box"/"mouth_box" N x 4 as x0, y0, x1, y1, "expression", ...).
@@ -26,9 +29,23 @@ Batch = dict[str, Tensor]
 class Generator(nn.Module):
     """A network that maps noise or an image to an image in [-1, 1]."""
 
+    def example_inputs(self) -> tuple[Tensor, ...] | None:
+        """Inputs (batch of 2) at the size the network was built for: ``gankit info NAME --layers`` traces it with
+        them. None: it declares none, and gets no layer table."""
+        return None
+
 
 class Discriminator(nn.Module):
     """A network that maps an image to real/fake logits (one per sample, or a map of patch scores)."""
+
+    def example_inputs(self) -> tuple[Tensor, ...] | None:
+        """Inputs (batch of 2) at the size the network was built for, as ``Generator.example_inputs``."""
+        return None
+
+
+class TableRow(nn.Sequential):
+    """One row of a paper's layer table (LeakyReLU, conv, batch norm, say): ``gankit info --layers`` lists it as one
+    row, its type the names of its layers, and does not list those layers again."""
 
 
 class Loss(ABC):
@@ -75,6 +92,73 @@ class ModelConfig:
         from gankit_core.engine.schedules import parse_schedule
 
         parse_schedule(self.lr_schedule)
+
+
+# Train-loop settings a preset may set beside config keys (``gankit run --preset`` applies them as if given on the
+# command line; an explicit flag or ``--set`` wins).
+PRESET_SETTINGS = ("steps", "sample_every")
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """A named configuration a model declares beside its defaults: ``gankit run MODEL --preset NAME``."""
+
+    summary: str
+    """One line: what it is for."""
+    overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    """Config field -> value (and ``steps``/``sample_every``, train-loop settings); empty for ``paper``."""
+    measured: str = ""
+    """One line: the training time measured on the 2-core CPU and the quality reached, with its doc page."""
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The overrides of the model's config."""
+        return {key: value for key, value in self.overrides.items() if key not in PRESET_SETTINGS}
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The overrides of the train-loop settings (``steps``, ``sample_every``)."""
+        return {key: value for key, value in self.overrides.items() if key in PRESET_SETTINGS}
+
+
+@dataclasses.dataclass(frozen=True)
+class ConfigMigration:
+    """What changed in a model's config from one version to the next, so that a config saved by the older version
+    (a checkpoint, a run's config.toml) is read as that version meant it, never with today's defaults.
+
+    ``Model.config_migrations[N]`` takes version N to N + 1, in this order: ``renamed`` (old name -> new name),
+    ``removed`` (a key the new version no longer has -> the one value of it that the new version still
+    reproduces; a saved config holding another value is refused), and ``added`` (a new key -> the value that
+    reproduces version N's behaviour, or a function of the version-N config giving it; filled only where the
+    saved config lacks the key, since a config saved between two releases may already hold it).
+    """
+
+    added: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    renamed: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    removed: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class MigratedConfig:
+    """A saved config brought to today's version: ``values`` to build the model from, and what was done."""
+
+    values: dict[str, Any]
+    version: int  # the version the config was saved as
+    filled: dict[str, Any]  # keys the saved config lacked -> the older version's value now filled in
+    defaulted: dict[str, Any]  # keys no migration declares -> today's default (a plugin that forgot a migration)
+
+    def describe(self, model: str, current: int) -> str | None:
+        """One line naming every filled key and its value, or None when nothing was filled."""
+        if not self.filled and not self.defaulted:
+            return None
+        parts = []
+        if self.filled:
+            filled = ", ".join(f"{key}={value!r}" for key, value in self.filled.items())
+            parts.append(f"filled {filled}, the values that reproduce version {self.version}")
+        if self.defaulted:
+            defaulted = ", ".join(f"{key}={value!r}" for key, value in self.defaulted.items())
+            parts.append(f"took today's defaults for {defaulted}, which no migration of the model declares")
+        return f"config version {self.version} of model '{model}' read as version {current}: {'; '.join(parts)}"
 
 
 # The constructor arguments a model passes when it builds a component by registry name. A component takes the
@@ -163,6 +247,38 @@ class StepContext(Protocol):
         """Uniform [0, 1) noise on the device, sliced per rank like ``randn``."""
 
 
+@runtime_checkable
+class SwapsRegions(Protocol):
+    """A model that exchanges a region between two faces (``gankit swap``; cregan)."""
+
+    def swap(self, nets: Networks, a: Tensor, b: Tensor, boxes_a: Tensor,
+             boxes_b: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(A with B's region, B with A's region, the exchange mask) for images in [-1, 1] and their region boxes
+        (N x 4: x0, y0, x1, y1 in pixels)."""
+
+    def band_pixels(self, size: int) -> float:
+        """Width in pixels, at ``size``, of the feathered band around the exchange area that the output also
+        changes."""
+
+
+@runtime_checkable
+class TransfersExpressions(Protocol):
+    """A model that puts one face's expression on another (``gankit transfer``; expression)."""
+
+    def transfer(self, nets: Networks, source_points: Tensor, target: Tensor,
+                 target_points: Tensor) -> tuple[Tensor, Tensor]:
+        """(the target image wearing the source's expression, the landmark image that guided it) from the source's
+        68 points, the target image (N x 3 x S x S in [-1, 1]) and its 68 points."""
+
+
+@runtime_checkable
+class Translates(Protocol):
+    """A model that maps images between two domains (``gankit translate``; ugatit, cyclegan)."""
+
+    def translate(self, nets: Networks, images: Tensor, direction: str) -> Tensor:
+        """``images`` (N x 3 x S x S in [-1, 1]) translated ``"a2b"`` or ``"b2a"``."""
+
+
 class Model(ABC):
     """A GAN recipe: a config with the paper's defaults, networks, optimizers and one training step.
 
@@ -193,12 +309,36 @@ class Model(ABC):
     """Metric names the model computes itself in ``evaluate`` (besides FID/KID on ``generate``)."""
     default_metrics: ClassVar[tuple[str, ...]] = ("fid", "kid")
     """What ``gankit eval MODEL`` reports when no ``--metric`` is given."""
+    presets: ClassVar[Mapping[str, Preset]] = {"paper": Preset("the model's defaults: its paper's configuration")}
+    """Named configurations beside the defaults (``gankit run MODEL --preset NAME``, listed by ``gankit info``):
+    ``paper`` (the defaults, no overrides) and ``cpu`` (what gives a result that looks right in minutes on a 2-core
+    CPU, with what was measured)."""
+    preset: str | None = None
+    """The preset this instance's config started from (its run's config.toml records it), or None."""
+    config_version: ClassVar[int] = 1
+    """The version of ``Config``: raise it whenever a key is added, renamed or removed, or a default changes what
+    a saved config means, and say how the older version reads in ``config_migrations``."""
+    config_migrations: ClassVar[Mapping[int, ConfigMigration]] = {}
+    """``{N: ConfigMigration}`` for every N below ``config_version``: how a config of version N becomes N + 1.
+    Checkpoints and run directories record their config's version; loading and resuming migrate it."""
 
-    def __init__(self, config: ModelConfig | None = None, **overrides: Any) -> None:
+    def __init__(self, config: ModelConfig | None = None, *, preset: str | None = None, **overrides: Any) -> None:
+        """The config from ``config`` (default: the paper's), then the ``preset``'s values, then ``overrides``."""
         from gankit_core.config import resolve_config
 
         base = config if config is not None else self.Config()
-        self.config = resolve_config(type(base), {**dataclasses.asdict(base), **overrides}, owner=self.name)
+        chosen = self.preset_named(preset).config if preset is not None else {}
+        self.config = resolve_config(type(base), {**dataclasses.asdict(base), **chosen, **overrides}, owner=self.name)
+        self.preset = preset
+
+    @classmethod
+    def preset_named(cls, name: str) -> Preset:
+        """The preset called ``name``; ConfigError naming the model's presets when it has none by that name."""
+        if name not in cls.presets:
+            from gankit_core.errors import ConfigError
+
+            raise ConfigError(f"model '{cls.name}' has no preset '{name}'; its presets are {', '.join(cls.presets)}")
+        return cls.presets[name]
 
     @abstractmethod
     def build(self) -> dict[str, nn.Module]:
@@ -235,8 +375,10 @@ class Model(ABC):
         A model that shows its inputs beside its outputs (real, translated, reconstructed) overrides this."""
         return self.generate(nets, inputs)
 
-    def evaluate(self, loaded: Any, count: int, seed: int = 0, data: str | None = None) -> dict[str, float]:
-        """The model's ``own_metrics`` for a loaded checkpoint (``gankit eval``); only called when it has some."""
+    def evaluate(self, evaluation: Evaluation) -> dict[str, float]:
+        """The model's ``own_metrics`` for ``gankit eval`` (only called when it has some). ``evaluation`` holds the
+        loaded checkpoint (``.loaded``: model, networks, device), what the user asked for (``count``, ``seed``,
+        ``data``, ``inception``) and another run to report beside it (``baseline``, from ``--baseline``)."""
         from gankit_core.errors import GankitError
 
         raise GankitError(f"model '{self.name}' has no evaluation of its own; use --metric fid or kid")
@@ -246,14 +388,36 @@ class Model(ABC):
         size = self.config.image_size
         return (torch.zeros(2, 3, size, size),)
 
+    @classmethod
+    def migrate_config(cls, values: Mapping[str, Any], version: int) -> MigratedConfig:
+        """A config saved as ``version`` (a checkpoint's, a config.toml's) as today's version reads it: each step of
+        ``config_migrations`` applied in turn. A key still missing after them takes today's default and is
+        reported apart (no migration declared it). Raises ConfigError for a version newer than this model's, or a
+        removed key whose saved value today's code no longer reproduces."""
+        from gankit_core.errors import ConfigError
 
-class Trainer(Protocol):
-    """The engine's contract (gankit_core.engine.Trainer implements it)."""
-
-    step: int
-
-    def fit(self, steps: int) -> Any:
-        """Train until global step ``steps`` (resuming where the run left off); returns the run's result."""
-
-    def save_checkpoint(self) -> Any:
-        """Write a checkpoint of the current step, atomically."""
+        if version > cls.config_version:
+            raise ConfigError(f"the config is version {version} of model '{cls.name}', newer than the installed "
+                              f"plugin's version {cls.config_version}: upgrade the plugin that gives '{cls.name}'")
+        migrated, filled = dict(values), {}
+        for step in range(version, cls.config_version):
+            migration = cls.config_migrations.get(step)
+            if migration is None:  # the plugin's bug, not the user's: a traceback
+                raise TypeError(f"model '{cls.name}' is at config version {cls.config_version} but declares no "
+                                f"migration from version {step} (config_migrations[{step}])")
+            for old, new in migration.renamed.items():
+                if old in migrated:
+                    migrated[new] = migrated.pop(old)
+            for key, reproduced in migration.removed.items():
+                saved = migrated.pop(key, reproduced)
+                if saved != reproduced:
+                    raise ConfigError(f"the config sets {key} = {saved!r}, which model '{cls.name}' no longer "
+                                      f"has since config version {step + 1} (only {reproduced!r} is reproduced); "
+                                      "use the plugin version it was saved with")
+            for key, value in migration.added.items():
+                if key not in migrated:
+                    migrated[key] = value(migrated) if callable(value) else value
+                    filled[key] = migrated[key]
+        defaults = dataclasses.asdict(cls.Config())
+        defaulted = {key: value for key, value in defaults.items() if key not in migrated}
+        return MigratedConfig({**migrated, **defaulted}, version, filled, defaulted)

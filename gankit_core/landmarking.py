@@ -58,25 +58,3 @@ def detect_faces(image: np.ndarray, all_faces: bool = False, detector: str | Non
 def detect_landmarks(images: np.ndarray, paths: list[Path]) -> np.ndarray:
     """68 points for the best face of each image (N x H x W x 3) -> N x 68 x 2."""
     return np.stack([detect_faces(image, where=str(path))[0].points for image, path in zip(images, paths, strict=True)])
-
-
-def paste_into_photo(photo: np.ndarray, origin: tuple[float, float, float], crop: np.ndarray,
-                     alpha: np.ndarray) -> np.ndarray:
-    """A generated ``crop`` (S x S x 3 uint8) put back into the ``photo`` it was cut from: resized to the square
-    ``origin`` = (x, y, side) it came from and blended by ``alpha`` (S x S in [0, 1]: 1 where the crop replaces
-    the photo); everything outside that square is the photo, untouched. ``gankit swap`` and ``gankit transfer``
-    paste their results into real photos this way."""
-    from PIL import Image
-
-    x, y, side = origin
-    side_px = int(round(side))
-    big = np.asarray(Image.fromarray(crop).resize((side_px, side_px), Image.Resampling.LANCZOS)).astype(float)
-    weight = Image.fromarray(alpha.astype(np.float32)).resize((side_px, side_px), Image.Resampling.BILINEAR)
-    weight = np.asarray(weight).astype(float).clip(0, 1)[..., None]
-    result = photo.astype(float).copy()
-    x0, y0 = int(round(x)), int(round(y))
-    px0, py0 = max(0, x0), max(0, y0)
-    px1, py1 = min(result.shape[1], x0 + side_px), min(result.shape[0], y0 + side_px)
-    region = (slice(py0 - y0, py1 - y0), slice(px0 - x0, px1 - x0))
-    result[py0:py1, px0:px1] = weight[region] * big[region] + (1 - weight[region]) * result[py0:py1, px0:px1]
-    return np.clip(result + 0.5, 0, 255).astype(np.uint8)

@@ -24,6 +24,7 @@ REGISTRY_HOOKS: dict[str, str | None] = {
     "register_datasets": "dataset",
     "register_metrics": "metric",
     "register_landmark_detectors": "landmark-detector",
+    "register_callbacks": "callback",
 }
 COMMAND_HOOK = "register_commands"
 ALL_HOOKS = (*REGISTRY_HOOKS, COMMAND_HOOK)

@@ -19,6 +19,7 @@ KINDS = (
     "dataset",
     "metric",
     "landmark-detector",
+    "callback",
 )
 COMPONENT_KINDS = ("generator", "discriminator", "layer", "loss")
 

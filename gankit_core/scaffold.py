@@ -84,12 +84,16 @@ class {cls}Generator(Generator):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.body(self.project(z).view(-1, self.width, 4, 4))
 
+    def example_inputs(self) -> tuple[torch.Tensor, ...]:  # what `gankit info --layers` traces it with
+        return (torch.zeros(2, self.latent_dim),)
+
 
 class {cls}Discriminator(Discriminator):
     """image -> one score per image: strided convs, then a linear layer."""
 
     def __init__(self, width: int = 32, image_size: int = 32) -> None:
         super().__init__()
+        self.image_size = image_size
         stages = image_size.bit_length() - 3
         layers, channels = [], 3
         for _ in range(stages):
@@ -99,6 +103,9 @@ class {cls}Discriminator(Discriminator):
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.body(image).flatten()
+
+    def example_inputs(self) -> tuple[torch.Tensor, ...]:
+        return (torch.zeros(2, 3, self.image_size, self.image_size),)
 
 
 class {cls}(Model):

@@ -15,11 +15,13 @@ def count_parameters(module) -> int:
 
 def layer_table(module, inputs: tuple) -> list[dict[str, Any]]:
     """One row per layer in call order: name, type, output shape, trainable parameters. A layer wrapped by
-    parametrizations (spectral norm, weight norm) is one row of the layer it wraps, with its parameters. A module
-    marked ``table_row`` (one row of a paper's layer table, e.g. LeakyReLU, conv, batch norm) is one row, its
-    type the names of its layers, and its own layers are not listed again."""
+    parametrizations (spectral norm, weight norm) is one row of the layer it wraps, with its parameters. A
+    ``TableRow`` (one row of a paper's layer table, e.g. LeakyReLU, conv, batch norm) is one row, its type the names
+    of its layers, and its own layers are not listed again."""
     import torch
     from torch.nn.utils import parametrize
+
+    from gankit_core.interfaces import TableRow
 
     rows: list[dict[str, Any]] = []
     handles = []
@@ -27,12 +29,11 @@ def layer_table(module, inputs: tuple) -> list[dict[str, Any]]:
     # The modules inside a parametrized layer's `parametrizations` compute its weight: not layers of their own.
     inside = {id(m) for layer in module.modules() if parametrize.is_parametrized(layer)
               for m in layer.parametrizations.modules()}
-    inside |= {id(m) for row in module.modules() if getattr(row, "table_row", False) for m in row.modules()
-               if m is not row}
+    inside |= {id(m) for row in module.modules() if isinstance(row, TableRow) for m in row.modules() if m is not row}
 
     def record(layer, args, output):
         shape = tuple(output.shape) if isinstance(output, torch.Tensor) else None
-        table_row = getattr(layer, "table_row", False)
+        table_row = isinstance(layer, TableRow)
         parts = list(layer.children()) if table_row else [layer]
         row = {
             "layer": names.get(layer, "?"),
@@ -49,7 +50,7 @@ def layer_table(module, inputs: tuple) -> list[dict[str, Any]]:
 
     for layer in module.modules():
         leaf = next(layer.children(), None) is None  # containers would repeat their children
-        whole = parametrize.is_parametrized(layer) or getattr(layer, "table_row", False)
+        whole = parametrize.is_parametrized(layer) or isinstance(layer, TableRow)
         if (leaf or whole) and id(layer) not in inside:
             handles.append(layer.register_forward_hook(record))
     was_training = module.training
@@ -78,32 +79,18 @@ def _parametrization_name(function) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", " ", type(function).__name__.lstrip("_")).lower()
 
 
-def _default_image_input(entry: Entry, factory):
-    """A discriminator takes an image: without its own ``example_inputs``, trace it on 2 x 3 x S x S with S its
-    ``image_size`` default (64 when it has none). A generator's input (noise, an image) is its own to say."""
-    if entry.kind != "discriminator":
-        return None
-    import inspect
-
-    import torch
-
-    try:
-        parameter = inspect.signature(factory).parameters.get("image_size")
-    except (TypeError, ValueError):
-        parameter = None
-    size = parameter.default if parameter is not None and isinstance(parameter.default, int) else 64
-    return lambda: (torch.zeros(2, 3, size, size),)
-
-
 def describe(entry: Entry, layers: bool = False) -> dict[str, Any]:
     """Summary, paper, config fields with defaults, and per-network parameter counts of a registered thing."""
     info: dict[str, Any] = entry.as_dict()
     target = entry.load()
-    doc = (getattr(target, "__doc__", None) or "").strip()
+    doc = (target.__doc__ or "").strip()
     info["doc"] = doc
     if entry.kind == "model":
         model = target()
         info["config"] = [{"name": n, "type": t, "default": d} for n, t, d in config_fields(model.Config)]
+        info["config_version"] = model.config_version
+        info["presets"] = [{"name": name, "summary": preset.summary, "overrides": dict(preset.overrides),
+                            "measured": preset.measured} for name, preset in model.presets.items()]
         networks = model.build()
         info["inference_networks"] = list(model.inference_networks)
         info["stages"] = [{"name": stage.name, "steps": stage.steps, "epochs": stage.epochs,
@@ -120,11 +107,20 @@ def describe(entry: Entry, layers: bool = False) -> dict[str, Any]:
                 record["layers"] = layer_table(network, example)
             info["networks"][name] = record
     elif entry.kind in ("generator", "discriminator", "layer"):
+        import inspect
+
+        from gankit_core.interfaces import Discriminator, Generator
+
+        needs = [p.name for p in inspect.signature(target).parameters.values()
+                 if p.default is inspect.Parameter.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        if needs:  # a part built inside a network (AdaLIN needs its channels): nothing to count alone
+            info["needs"] = needs
+            return info
         network = target()
         info["networks"] = {entry.name: {"type": type(network).__name__, "params": count_parameters(network)}}
-        example = getattr(network, "example_inputs", None) or _default_image_input(entry, target)
-        if layers and example is not None:
-            inputs = example()
+        # A layer (the local mask) is a part, not a network with inputs of its own: counted, not traced.
+        inputs = network.example_inputs() if isinstance(network, (Generator, Discriminator)) else None
+        if layers and inputs is not None:
             info["networks"][entry.name]["input"] = [list(t.shape[1:]) for t in inputs]
             info["networks"][entry.name]["layers"] = layer_table(network, inputs)
     return info

@@ -33,9 +33,9 @@ with registered_plugin(TinyModels(), entry_points=False):
     settings = api.train_settings({"steps": 3, "device": "cpu", "precision": "fp32", "progress": False})
     trainer = Trainer(model, settings, write=False)
     result = trainer.fit()
-    if trainer.dist.is_main:
+    if trainer.placement.dist.is_main:
         tensors = {f"{n}/{k}": v.detach().contiguous().clone() for n, m in trainer.modules.items() for k, v in m.state_dict().items()}
         save_file(tensors, sys.argv[1])
     checksum = sum(float(p.double().sum()) for m in trainer.modules.values() for p in m.parameters())
-    print("world", trainer.dist.world_size, "rank", trainer.dist.rank, "noise", float(torch.rand(1)),
+    print("world", trainer.placement.dist.world_size, "rank", trainer.placement.dist.rank, "noise", float(torch.rand(1)),
           "skipped", result.skipped_steps, "checksum", repr(checksum))

@@ -78,7 +78,6 @@ def first_step_gradients(batch_size: int, channels_last: str) -> dict[str, torch
                              pool_size=2)
     trainer = Trainer(model, api.train_settings({"device": "cpu", "precision": "fp32", "progress": False,
                                                  "channels_last": channels_last, "seed": 3}), write=False)
-    trainer.setup()
     trainer.train_on(trainer.prepare_batch(trainer.loader.next()))
     trainer.loader.close()
     return {f"{net}.{name}": p.grad.clone() for net, module in trainer.modules.items()
@@ -104,9 +103,8 @@ def test_auto_channels_last_on_a_cpu(name, precision, expected):
     model = api.create_model(name, image_size=32, batch_size=2, **overrides)
     trainer = Trainer(model, api.train_settings({"device": "cpu", "precision": precision, "progress": False}),
                       write=False)
-    trainer.setup()
     trainer.loader.close()
-    assert trainer.channels_last is expected
+    assert trainer.placement.channels_last is expected
     convolution = next(m for m in trainer.modules.values() if any(True for _ in m.parameters()))
     weight = next(p for p in convolution.parameters() if p.dim() == 4)
     assert weight.is_contiguous(memory_format=NHWC) is expected

@@ -173,12 +173,13 @@ def test_corrupt_images_are_skipped_with_a_warning_or_refused_when_strict(tmp_pa
     good_bytes = (tmp_path / "good.png").read_bytes()
     (tmp_path / "truncated.png").write_bytes(good_bytes[: len(good_bytes) // 2])
     (tmp_path / "garbage.jpg").write_bytes(b"this is not a jpeg")
-    shown = gankit("data", "show", f"folder:{tmp_path}", "-o", str(tmp_path / "grid.png"), "--size", "32")
+    grid = str(tmp_path.with_name(f"{tmp_path.name}-grid.png"))  # outside the folder: not one of its images
+    shown = gankit("data", "show", f"folder:{tmp_path}", "-o", grid, "--size", "32")
     assert shown.returncode == 0, shown.stderr
     warnings = shown.stderr.strip().splitlines()
     assert sum("truncated.png" in line for line in warnings) == 1 and sum("garbage.jpg" in line for line in warnings) == 1
     assert "skipped 2 unreadable image(s) of 3" in warnings[-1]
-    strict = gankit("data", "show", f"folder:{tmp_path}", "-o", str(tmp_path / "grid.png"), "--strict")
+    strict = gankit("data", "show", f"folder:{tmp_path}", "-o", grid, "--strict", "--force")
     assert strict.returncode == 1 and strict.stderr.startswith("error: cannot read image") and "Traceback" not in strict.stderr
 
 

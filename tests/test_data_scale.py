@@ -67,7 +67,7 @@ def test_peak_memory_does_not_grow_with_the_folder(tmp_path):
 
 def test_a_folder_is_prepared_once_and_again_when_its_files_change(tmp_path, monkeypatch):
     from gankit_core.cli_cache import cache_entries
-    from gankit_core.data import folders
+    from gankit_core.data import decode
 
     monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
     folder = tmp_path / "faces"
@@ -80,7 +80,7 @@ def test_a_folder_is_prepared_once_and_again_when_its_files_change(tmp_path, mon
     def no_decoding(*args, **kwargs):
         raise AssertionError("a prepared folder was decoded again")
 
-    monkeypatch.setattr(folders, "read_image", no_decoding)
+    monkeypatch.setattr(decode, "read_image", no_decoding)
     again = open_dataset(f"folder:{folder}", 16)
     assert torch.equal(again.fields["image"][:], first.fields["image"][:])
     monkeypatch.undo()
@@ -129,10 +129,11 @@ def test_unreadable_files_are_remembered_by_the_prepared_entry(tmp_path):
     folder = fill_folder(tmp_path / "faces", 3)
     (folder / "broken.jpg").write_bytes(b"not a jpeg")
     for _ in range(2):  # the restart reads the index, and says the same
-        shown = gankit("data", "show", f"folder:{folder}", "-o", str(tmp_path / "grid.png"), cache=tmp_path / "cache")
+        shown = gankit("data", "show", f"folder:{folder}", "-o", str(tmp_path / "grid.png"), "--force",
+                       cache=tmp_path / "cache")
         assert shown.returncode == 0, shown.stderr
         assert "broken.jpg" in shown.stderr and "skipped 1 unreadable image(s) of 4" in shown.stderr
-    strict = gankit("data", "show", f"folder:{folder}", "-o", str(tmp_path / "grid.png"), "--strict",
+    strict = gankit("data", "show", f"folder:{folder}", "-o", str(tmp_path / "grid.png"), "--strict", "--force",
                     cache=tmp_path / "cache")
     assert strict.returncode == 1 and strict.stderr.startswith("error: cannot read image") and "broken.jpg" in strict.stderr
 
@@ -210,7 +211,7 @@ def test_bench_reports_the_data_wait_beside_the_step(tmp_path):
 
 def test_a_subset_and_the_whole_folder_keep_their_own_entries(tmp_path, monkeypatch):
     from gankit_core.cli_cache import cache_entries
-    from gankit_core.data import folders
+    from gankit_core.data import decode
 
     monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
     images = fill_folder(tmp_path / "celeba" / "img_align_celeba", 3)
@@ -218,6 +219,6 @@ def test_a_subset_and_the_whole_folder_keep_their_own_entries(tmp_path, monkeypa
         "2\nlefteye_x ...\n000000.jpg 9 9 15 9 12 12 9 16 15 16\n000001.jpg 9 9 15 9 12 12 9 16 15 16\n")
     assert len(open_dataset(f"celeba:{images.parent}", 16)) == 2
     assert len(open_dataset(f"folder:{images}", 16)) == 3
-    monkeypatch.setattr(folders, "read_image", lambda *a, **k: pytest.fail("decoded again"))
+    monkeypatch.setattr(decode, "read_image", lambda *a, **k: pytest.fail("decoded again"))
     assert len(open_dataset(f"celeba:{images.parent}", 16)) == 2 and len(open_dataset(f"folder:{images}", 16)) == 3
     assert sorted(entry.images for entry in cache_entries(tmp_path / "cache")) == [2, 3]

@@ -5,7 +5,6 @@ path and the reason, no traceback, and the files left as they were."""
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import json
 import os
@@ -22,39 +21,13 @@ from PIL import Image
 
 from gankit_core import api
 
+sys.path.insert(0, str(Path(__file__).parent))
+from clitools import AS_USER, gankit, one_error_line, snapshot  # noqa: E402
+
 HERE = Path(__file__).parent
 REPO = HERE.parent
 TINY_DCGAN = {"image_size": 32, "batch_size": 4, "g_features": 8, "d_features": 8, "latent_dim": 16,
               "data": "synthetic-faces:n=16,identities=8"}
-
-
-def _drop_root_override() -> None:
-    """Root writes through any permission bits: drop CAP_DAC_OVERRIDE/READ_SEARCH so a 0555 folder is read-only."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    for capability in (1, 2):
-        libc.prctl(24, capability, 0, 0, 0)  # PR_CAPBSET_DROP: root's next exec gets no such capability
-
-
-AS_USER = {"preexec_fn": _drop_root_override} if os.geteuid() == 0 else {}
-
-
-def gankit(*args, env=None, cwd=None):
-    return subprocess.run([sys.executable, "-m", "gankit_core", *map(str, args)], capture_output=True, text=True,
-                          env={**os.environ, "COLUMNS": "200", **(env or {})}, cwd=cwd, **AS_USER)
-
-
-def one_error_line(result, *fragments, code: int = 1) -> str:
-    assert result.returncode == code, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.strip().splitlines() if not line.startswith("warning: ")]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    for fragment in fragments:
-        assert str(fragment) in lines[0], lines[0]
-    return lines[0]
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture

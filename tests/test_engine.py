@@ -1,12 +1,11 @@
 """The engine: precision paths, the gradient penalty under autocast, exact resume, Ctrl-C, bad checkpoints,
-the NaN guard, schedules, EMA, the image pool and data parallel."""
+the NaN guard, schedules, EMA and the image pool (data parallel: test_ddp.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +19,8 @@ from gankit_core import api
 from gankit_core.engine import Trainer, TrainingDiverged
 from gankit_core.engine import checkpoint as ckpt
 from gankit_core.engine.helpers import GeneratorEMA, ImagePool
-from gankit_core.engine.precision import choose_precision, cpu_has_native_bf16
+from gankit_core.engine.optim import Optimization
+from gankit_core.engine.precision import Precision, choose_precision, cpu_has_native_bf16
 from gankit_core.engine.schedules import parse_schedule
 from gankit_core.engine.step import TrainingStep
 from gankit_core.errors import CheckpointError, ConfigError
@@ -72,15 +72,16 @@ def test_gradient_penalty_under_autocast_matches_fp32(tiny_models, precision, to
     torch.manual_seed(0)
     model = api.create_model("tiny-wgan")
     trainer = Trainer(model, settings(steps=1, precision="fp32"), write=False)
-    trainer.setup()
     critic = trainer.modules["discriminator"]
     real, fake = torch.rand(8, 3, 32, 32) * 2 - 1, torch.rand(8, 3, 32, 32) * 2 - 1
 
     def penalty(mode):
-        trainer.precision = type(trainer.precision)(mode, trainer.device)
-        trainer.scalers = {"discriminator": torch.amp.GradScaler("cpu", init_scale=2.0**12)} if mode == "fp16" else {}
-        trainer.noise.manual_seed(5)
-        return TrainingStep(trainer, 0, trainer.plan.at(0)).gradient_penalty(critic, real, fake)
+        placement = dataclasses.replace(trainer.placement, precision=Precision(mode, trainer.placement.device))
+        scalers = {"discriminator": torch.amp.GradScaler("cpu", init_scale=2.0**12)} if mode == "fp16" else {}
+        optimization = Optimization(trainer.state.optimization.optimizers, scalers)
+        noise = torch.Generator().manual_seed(5)
+        step = TrainingStep(0, trainer.plan.at(0), 1, optimization=optimization, placement=placement, noise=noise)
+        return step.gradient_penalty(critic, real, fake)
 
     reference = penalty("fp32")
     mixed = penalty(precision)
@@ -207,43 +208,6 @@ def test_image_pool_returns_history_once_full():
     mixed = pool.query(later)
     from_history = (mixed[:, 0, 0, 0] < 100).sum().item()
     assert 0 < from_history < 64  # about half come from the history
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_data_parallel_matches_one_process(tmp_path):
-    single, double = tmp_path / "single.safetensors", tmp_path / "double.safetensors"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run([sys.executable, str(HERE / "ddp_worker.py"), str(single)], check=True, env=env, capture_output=True)
-    launched = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}",
-         str(HERE / "ddp_worker.py"), str(double)], env=env, capture_output=True, text=True)
-    finished = "world 2 rank 0" in launched.stdout and "world 2 rank 1" in launched.stdout and double.is_file()
-    # Known, open: about 1 run in 20 a rank aborts in C++ teardown after all its work ("terminate called
-    # without an active exception"); only that exact abort after both ranks reported is tolerated here.
-    teardown_abort = "terminate called without an active exception" in launched.stderr
-    assert launched.returncode == 0 or (finished and teardown_abort), launched.stderr[-3000:]
-    assert finished
-    a, b = load_file(single), load_file(double)
-    assert a.keys() == b.keys()
-    for key in a:
-        assert torch.allclose(a[key], b[key], atol=1e-5, rtol=1e-4), key
-
-
-def test_a_nan_on_one_rank_is_skipped_by_every_rank(tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    launched = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}",
-         str(HERE / "ddp_worker.py"), str(tmp_path / "weights.safetensors"), "nan-on-rank-1"],
-        env=env, capture_output=True, text=True, timeout=300)  # a rank left in an all-reduce would hang here
-    reports = {line.split()[3]: line.split() for line in launched.stdout.splitlines() if line.startswith("world 2")}
-    assert set(reports) == {"0", "1"}, launched.stderr[-3000:]
-    assert [reports[rank][7] for rank in "01"] == ["1", "1"]  # both ranks skipped the one step
-    assert reports["0"][9] == reports["1"][9]  # and still hold identical weights
 
 
 def test_compiled_networks_train_and_checkpoint_plain_weights(tmp_path):

@@ -32,8 +32,7 @@ def tiny_models():
 
 
 def settings(**values):
-    return api.train_settings({"device": "cpu", "precision": "fp32", "progress": False, "log_every": 1,
-                               "tensorboard": False, **values})
+    return api.train_settings({"device": "cpu", "precision": "fp32", "progress": False, "log_every": 1, **values})
 
 
 def metric_rows(run_dir: Path) -> list[dict]:
@@ -80,7 +79,7 @@ def test_optimizers_get_their_own_class_rate_decay_schedule_and_hook(tiny_models
     model = api.create_model("two-stage", scale_limit=0.5)
     trainer = Trainer(model, settings(), run_dir=tmp_path / "run")
     result = trainer.fit()
-    optimizers = {name: o.optimizer for name, o in trainer.optimizers.items()}
+    optimizers = {name: o.optimizer for name, o in trainer.state.optimization.optimizers.items()}
     assert type(optimizers["generators"]).__name__ == "AdamW"
     assert type(optimizers["critic"]).__name__ == "RMSprop"
     assert optimizers["generators"].param_groups[0]["weight_decay"] == 1e-4
@@ -131,9 +130,9 @@ def test_one_stage_alone_then_the_next_from_its_weights(tiny_models, tmp_path):
     autoencoder = [k for k in pre if k.startswith("net/autoencoder/")]
     assert autoencoder and all(torch.equal(pre[k], adv[k]) for k in autoencoder)
     with pytest.raises(ConfigError, match="no stage 'finetune'; its stages are pretrain, adversarial"):
-        Trainer(api.create_model("two-stage"), settings(stage="finetune"), write=False).setup()
+        Trainer(api.create_model("two-stage"), settings(stage="finetune"), write=False)
     with pytest.raises(ConfigError, match="trains in stages"):
-        Trainer(api.create_model("two-stage"), settings(epochs=1), write=False).setup()
+        Trainer(api.create_model("two-stage"), settings(epochs=1), write=False)
 
 
 def test_cli_trains_one_stage_and_starts_the_next_from_it(tmp_path):
@@ -201,8 +200,11 @@ def test_a_component_swaps_in_by_name_when_its_inputs_match(tmp_path):
 
 
 @pytest.mark.parametrize(("model", "assignment", "message"), [
-    ("cregan", "g_width=-1", "error: model 'cregan' cannot build its networks with this config: "),
-    ("dcgan", "lr=-1", "error: model 'dcgan': Invalid learning rate: -1.0"),
+    ("cregan", "k=0", "error: model 'cregan' cannot build its networks with this config: local mask needs"),
+    ("dcgan", "beta1=2.0", "error: model 'dcgan': Invalid beta parameter at index 0: 2.0"),
+    # sizes and rates are checked before anything is built (gankit_core.config.check_sizes_and_rates)
+    ("cregan", "g_width=-1", "error: g_width must be at least 1, not -1"),
+    ("dcgan", "lr=-1", "error: lr must be a positive learning rate, not -1.0"),
 ])
 def test_a_value_the_networks_or_optimizers_refuse_is_one_line(model, assignment, message, tmp_path):
     result = subprocess.run([sys.executable, "-m", "gankit_core", "run", model, "--set", assignment, "--steps", "1",

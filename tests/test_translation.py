@@ -16,9 +16,13 @@ def test_heatmap_overlay_is_red_where_attention_is_high_and_blue_where_low():
     heatmap = torch.zeros(1, 1, 2, 2)
     heatmap[0, 0, 0, 0] = 5.0  # hot top-left quarter, any scale
     out = overlay_heatmap(images, heatmap)
-    assert out.shape == (1, 3, 8, 8) and out.min() >= -1 and out.max() <= 1
+    assert out.shape == (1, 3, 8, 8)
     hot, cold = out[0, :, 0, 0], out[0, :, 7, 7]
     assert hot[0] > hot[2] and cold[2] > cold[0]  # red over the hot corner, blue over the cold one
+    # Half grey, half the jet colour: the hottest point is dark red (0.5, 0, 0), the coldest dark blue (0, 0, 0.5),
+    # each mapped to [-1, 1] and averaged with the grey 0.
+    assert torch.allclose(hot, torch.tensor([0.0, -0.5, -0.5]), atol=1e-6)
+    assert torch.allclose(cold, torch.tensor([-0.5, -0.5, 0.0]), atol=1e-6)
     assert torch.allclose(overlay_heatmap(images, heatmap * 100), out)  # each map is stretched on its own
 
 

@@ -88,6 +88,7 @@ def open_dataset(spec: str, image_size: int, seed: int = 0, strict: bool = False
         from gankit_core.errors import UnknownNameError, did_you_mean
 
         if not did_you_mean(name, known):  # not a misspelt dataset: most often a folder that is not there
-            raise UnknownNameError(f"'{spec}' is neither a dataset ('gankit data list') nor an existing folder")
+            raise UnknownNameError(f"'{spec}' is neither a dataset ('gankit list --kind dataset' lists them) nor an "
+                                   "existing folder")
     factory = registry.get("dataset", name).load()
     return factory(argument, image_size=image_size, seed=seed, strict=strict)

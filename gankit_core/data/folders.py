@@ -14,68 +14,16 @@ import contextlib
 import csv
 import io
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from gankit_core.data import Dataset, parse_options
-from gankit_core.data.prepared import FolderListing, PreparedFolder, prepare_folder, progress_bar, scan_images
+from gankit_core.data.decode import IMAGE_SUFFIXES, Placement, read_image, read_user_image  # noqa: F401 (plugins import it here)
+from gankit_core.data.prepared import FolderListing, PreparedFolder, prepare_folder, scan_images
 from gankit_core.data.synthetic import EXPRESSIONS
 from gankit_core.errors import DataError
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
-
-
-@dataclass(frozen=True)
-class Placement:
-    """How an image was mapped to the square output: output = (input - offset) * scale."""
-
-    offset_x: float
-    offset_y: float
-    scale: float
-
-    def apply(self, points: np.ndarray) -> np.ndarray:
-        return (np.asarray(points, float) - [self.offset_x, self.offset_y]) * self.scale
-
-
-class UnreadableImage(Exception):
-    pass
-
-
-def read_image(path: Path, size: int | None = None) -> tuple[np.ndarray, Placement]:
-    """An RGB uint8 array (H x W x 3), centre-cropped and resized to ``size`` when given."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as opened:
-            opened.load()  # decode now: a truncated file fails here, not later
-            image = ImageOps.exif_transpose(opened)
-            if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
-                image = image.convert("RGBA")
-                background = Image.new("RGBA", image.size, (255, 255, 255, 255))
-                image = Image.alpha_composite(background, image)
-            image = image.convert("RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise UnreadableImage(reason) from None
-    if size is None:
-        return np.array(image), Placement(0.0, 0.0, 1.0)  # a writable copy: torch.from_numpy takes it as it is
-    width, height = image.size
-    side = min(width, height)
-    left, top = (width - side) // 2, (height - side) // 2
-    image = image.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.LANCZOS)
-    return np.array(image), Placement(float(left), float(top), size / side)
-
-
-def read_user_image(path: Path) -> np.ndarray:
-    """An image file the user named, as RGB uint8; a missing or unreadable file is a one-line DataError."""
-    if not path.is_file():
-        raise DataError(f"image not found: {path}")
-    try:
-        return read_image(path)[0]
-    except UnreadableImage as error:
-        raise DataError(f"cannot read image {path}: {error}") from None
+from gankit_core.progress import Steps
 
 
 def image_listing(folder: Path, what: str = "folder") -> FolderListing:
@@ -115,13 +63,17 @@ def _folder_argument(argument: str | None, name: str) -> tuple[Path, dict]:
 def image_folder(argument: str | None, image_size: int, seed: int = 0, strict: bool = False) -> Dataset:
     """``folder:PATH[,landmarks=true]``: every image under PATH (CelebA, LFW, a photo or cartoon set).
 
-    With ``landmarks=true`` the installed landmark detector finds each face's 68 points (on the full
-    image, then mapped through the crop) and its eye/mouth boxes, so region models such as cregan can
-    train on any photo folder; images with no face are skipped with a warning. The detections are
-    kept in the folder's cache entry, so they run once.
+    A folder in gankit's own format (what ``gankit data synth`` writes: a ``landmarks.csv`` of 68 points,
+    or a ``labels.csv`` with eye/mouth boxes) gives its images with their landmarks, boxes, identities and
+    expressions from those files (``labeled_folder``). With ``landmarks=true`` the installed landmark
+    detector finds each face's 68 points instead (on the full image, then mapped through the crop) and
+    its eye/mouth boxes, so region models such as cregan can train on any photo folder; images with no
+    face are skipped with a warning. The detections are kept in the folder's cache entry, so they run once.
     """
     folder, options = _folder_argument(argument, "folder")
     strict = strict or options.get("strict", False)
+    if not options.get("landmarks", False) and has_labels(folder):
+        return labeled_folder(folder, image_size, strict)
     prepared, slots = prepare_images(image_listing(folder), image_size, strict)
     if not options.get("landmarks", False):
         return Dataset(f"folder:{folder}", {"image": prepared.images(slots)}, {"root": str(folder)})
@@ -138,6 +90,107 @@ def image_folder(argument: str | None, image_size: int, seed: int = 0, strict: b
     return Dataset(f"folder:{folder}", _tensors(arrays), {"root": str(folder), "landmarks": True})
 
 
+LABELS, LANDMARKS = "labels.csv", "landmarks.csv"  # gankit's own annotation files, beside the images
+BOX_COLUMNS = {"eye_box": ("eye_x0", "eye_y0", "eye_x1", "eye_y1"),
+               "mouth_box": ("mouth_x0", "mouth_y0", "mouth_x1", "mouth_y1")}
+LABEL_COLUMNS = ("file", "identity", "expression", "intensity", "style", *BOX_COLUMNS["eye_box"],
+                 *BOX_COLUMNS["mouth_box"])  # the columns `gankit data synth` writes, in its order
+
+
+def csv_header(path: Path) -> list[str]:
+    """The first row of a CSV file ([] when it is missing, empty or unreadable)."""
+    try:
+        with path.open(newline="", errors="replace") as handle:
+            return next(csv.reader(handle), [])
+    except OSError:
+        return []
+
+
+def has_labels(folder: Path) -> bool:
+    """Whether ``folder`` holds gankit's annotations: a landmarks.csv, or a labels.csv with eye and mouth boxes
+    (a labels file of another layout, a class per file say, leaves it a plain image folder)."""
+    if not folder.is_dir():
+        return False
+    header = csv_header(folder / LABELS)
+    boxes = "file" in header and all(column in header for columns in BOX_COLUMNS.values() for column in columns)
+    return boxes or (folder / LANDMARKS).is_file()
+
+
+def read_labels_csv(path: Path) -> dict[str, dict[str, np.ndarray | int]]:
+    """A labels file: per file, whichever of its eye/mouth boxes (x0, y0, x1, y1 pixels), identity and expression
+    (a name from EXPRESSIONS) it has columns for, in the layout `gankit data synth` writes."""
+    table: dict[str, dict[str, np.ndarray | int]] = {}
+    with path.open(newline="", errors="replace") as handle:  # binary damage reaches the value checks below
+        reader = csv.DictReader(handle)
+        columns = reader.fieldnames or []
+        if "file" not in columns:
+            raise DataError(f"{path}: not a labels table (no 'file' column)")
+        boxes = {field: names for field, names in BOX_COLUMNS.items() if all(name in columns for name in names)}
+        for number, row in enumerate(reader, start=2):
+            entry: dict[str, np.ndarray | int] = {}
+            try:
+                for field, names in boxes.items():
+                    entry[field] = np.array([float(row[name]) for name in names])
+                if "identity" in columns:
+                    entry["identity"] = int(row["identity"])
+                if "expression" in columns:
+                    entry["expression"] = EXPRESSIONS.index(row["expression"])
+            except (TypeError, ValueError):
+                raise DataError(f"{path}, line {number}: expected numbers for the boxes and identity and one of "
+                                f"{', '.join(EXPRESSIONS)} for the expression") from None
+            table[row["file"]] = entry
+    return table
+
+
+def _place_boxes(boxes: np.ndarray, placements: np.ndarray, size: int) -> np.ndarray:
+    """Boxes in each file's own pixels (N x 4) -> square boxes in output pixels, through each file's crop."""
+    from gankit_core.data.landmarks import square_box
+
+    corners = _place(boxes.reshape(-1, 2, 2), placements)
+    return square_box(corners[:, 0, 0], corners[:, 0, 1], corners[:, 1, 0], corners[:, 1, 1], 0.0, size)
+
+
+def labeled_folder(folder: Path, image_size: int, strict: bool) -> Dataset:
+    """A folder in gankit's own format: images with landmarks.csv (68 points) and/or labels.csv (eye and mouth
+    boxes, identity, expression), each mapped through the image's crop. Images neither file lists are left out
+    with a warning; boxes come from the landmarks where labels.csv gives none."""
+    from gankit_core.data.landmarks import region_boxes
+
+    labels = read_labels_csv(folder / LABELS) if (folder / LABELS).is_file() else {}
+    points = read_landmark_csv(folder / LANDMARKS) if (folder / LANDMARKS).is_file() else {}
+    annotated = [name for name in (LABELS, LANDMARKS) if (folder / name).is_file()]
+    listing = image_listing(folder)
+    listed = [index for index, name in enumerate(listing.names) if name in labels or name in points]
+    if not listed:
+        raise DataError(f"none of the images in {folder} are listed in its {' or '.join(annotated)}")
+    if len(listed) < len(listing):
+        print(f"warning: {len(listing) - len(listed)} image(s) in {folder} are not listed in its "
+              f"{' or '.join(annotated)} and are left out", file=sys.stderr)
+    listing = listing.subset(listed, f"listed in {' and '.join(annotated)}")
+    prepared, slots = prepare_images(listing, image_size, strict)
+    names = [listing.names[slot] for slot in slots.tolist()]
+    placements = prepared.placements[slots]
+    arrays: dict[str, np.ndarray] = {}
+    if points:
+        missing = [name for name in names if name not in points]
+        if missing:
+            raise DataError(f"{folder / LANDMARKS} has no landmarks for {missing[0]}")
+        arrays["landmarks"] = _place(np.stack([points[name] for name in names]), placements).astype(np.float32)
+    for field in ("eye_box", "mouth_box", "identity", "expression"):
+        values = [labels.get(name, {}).get(field) for name in names]
+        if any(value is None for value in values):
+            continue  # not in labels.csv (or not for every image): boxes then come from the landmarks
+        if field.endswith("_box"):
+            arrays[field] = _place_boxes(np.stack(values), placements, image_size)
+        else:
+            arrays[field] = np.array(values, dtype=np.int64)
+    if "landmarks" in arrays:
+        derived = region_boxes(arrays["landmarks"], image_size)
+        arrays.update({field: boxes for field, boxes in derived.items() if field not in arrays})
+    return Dataset(f"folder:{folder}", {"image": prepared.images(slots), **_tensors(arrays)},
+                   {"root": str(folder), "annotations": annotated})
+
+
 def detected_landmarks(prepared: PreparedFolder, slots: np.ndarray, strict: bool) -> tuple[np.ndarray, np.ndarray]:
     """68 points (mapped through each image's crop) of the best face in each slot's full image, and
     whether a face was found; detected once per folder and detector, then read from the cache entry."""
@@ -152,8 +205,7 @@ def detected_landmarks(prepared: PreparedFolder, slots: np.ndarray, strict: bool
                 return saved["points"][slots], saved["found"][slots]
     count = len(prepared.listing)
     points, found = np.zeros((count, 68, 2), np.float64), np.zeros(count, bool)
-    with progress_bar(f"finding faces in {prepared.listing.root}") as progress:
-        task = progress.add_task("landmarks", total=len(slots), rate="")
+    with Steps(f"finding faces in {prepared.listing.root}", len(slots)) as progress:
         for slot in slots.tolist():
             path = prepared.listing.path(slot)
             try:
@@ -165,7 +217,7 @@ def detected_landmarks(prepared: PreparedFolder, slots: np.ndarray, strict: bool
                 offset_x, offset_y, scale = prepared.placements[slot]
                 points[slot] = Placement(offset_x, offset_y, scale).apply(face.points)
                 found[slot] = True
-            progress.advance(task)
+            progress.advance()
     buffer = io.BytesIO()
     np.savez(buffer, points=points, found=found)
     with contextlib.suppress(OSError):  # a read-only cache detects again next time

@@ -33,7 +33,7 @@ CONTOURS: tuple[tuple[range, bool], ...] = (
 )
 
 
-def _square_box(x0, y0, x1, y1, margin: float, size: int) -> np.ndarray:
+def square_box(x0, y0, x1, y1, margin: float, size: int) -> np.ndarray:
     """A square box around the extent (x0, y0, x1, y1), grown by ``margin`` of its side, clipped to the image."""
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     side = np.minimum(np.round(np.maximum(x1 - x0, y1 - y0) * (1 + margin)), size)  # whole pixels: stays square
@@ -64,7 +64,7 @@ def region_boxes(points: np.ndarray, size: int) -> dict[str, np.ndarray]:
         raise ValueError(f"expected 68 or 5 landmarks, got {points.shape[-2]}")
 
     def box(group: np.ndarray, margin: float) -> np.ndarray:
-        return _square_box(group[..., 0].min(1), group[..., 1].min(1), group[..., 0].max(1), group[..., 1].max(1),
+        return square_box(group[..., 0].min(1), group[..., 1].min(1), group[..., 0].max(1), group[..., 1].max(1),
                            margin, size)
 
     return {"eye_box": box(eyes, eye_margin), "mouth_box": box(mouth, mouth_margin)}

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from gankit_core.errors import DataError
+from gankit_core.progress import Steps
 
 PREPARE_VERSION = 1  # bump when decoding or the entry layout changes, so old entries are not reused
 CROP = "centre-square-lanczos"
@@ -234,16 +235,6 @@ class PreparedFolder:
         return np.flatnonzero(self.readable)
 
 
-def progress_bar(what: str):
-    """A rich progress bar on stderr, shown only when stderr is a terminal."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    console = Console(stderr=True)
-    return Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-                    TimeRemainingColumn(), console=console, disable=not console.is_terminal)
-
-
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
     """An exclusive lock on ``path``: the first process prepares, the others (DDP ranks) wait and reuse."""
@@ -306,7 +297,7 @@ def prepare_folder(listing: FolderListing, size: int, strict: bool) -> PreparedF
 
 def _build_entry(listing: FolderListing, size: int, strict: bool, entry: Path) -> None:
     """Decode every listed image at ``size`` into ``entry``/images.npy and write the index and meta last."""
-    from gankit_core.data.folders import UnreadableImage, read_image
+    from gankit_core.data.decode import UnreadableImage, read_image
 
     entry.mkdir(parents=True)
     count, row_bytes = len(listing), 3 * size * size
@@ -333,13 +324,12 @@ def _build_entry(listing: FolderListing, size: int, strict: bool, entry: Path) -
 
     started = time.perf_counter()
     try:
-        with progress_bar(f"preparing {listing.root} at {size}px") as progress, \
+        with Steps(f"preparing {listing.root} at {size}px", count) as progress, \
                 ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            task = progress.add_task("prepare", total=count, rate="")
             for start in range(0, count, CHUNK):
                 list(pool.map(decode, range(start, min(start + CHUNK, count))))
                 done = min(start + CHUNK, count)
-                progress.update(task, completed=done, rate=f"{done / (time.perf_counter() - started):,.0f} images/s")
+                progress.update(done, info=f"{done / (time.perf_counter() - started):,.0f} images/s")
         os.fsync(descriptor)
     finally:
         os.close(descriptor)

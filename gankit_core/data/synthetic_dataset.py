@@ -213,7 +213,7 @@ def synthetic_faces(argument: str | None, image_size: int, seed: int = 0, strict
     return Dataset(f"synthetic-faces:{style}", fields, {"style": style, "split": split, "seed": seed})
 
 
-UNPAIRED_OPTIONS = {"n": int, "a": str, "b": str, "identities": int, "split": str, "cache": bool}
+UNPAIRED_OPTIONS = {"n": int, "a": str, "b": str, "identities": int, "split": str, "cache": bool, "paired": bool}
 DOMAIN_B_SEED = 7_919  # added to the run's seed: domain B's faces are other people than domain A's
 
 
@@ -223,6 +223,8 @@ def synthetic_unpaired(argument: str | None, image_size: int, seed: int = 0, str
 
     B is rendered from another seed, so no face of A has its twin in B: the training data is unpaired, as
     real sets are. The twins (one face in both styles) are ``translation_twins``, for evaluation only.
+    ``paired=true`` renders B from A's seed instead, so ``image_b[i]`` is the twin of ``image[i]``: the paired
+    oracle a translation model's ``paired_weight`` trains against, an upper reference and nothing else.
     """
     import torch
 
@@ -241,7 +243,8 @@ def synthetic_unpaired(argument: str | None, image_size: int, seed: int = 0, str
         raise DataError(f"synthetic-unpaired renders 32 to 512 pixels, not {image_size}")
     cache = options.get("cache", True)
     domain_a = load_or_render(seed, count, image_size, styles[0], identities, split, cache)["image"]
-    domain_b = load_or_render(seed + DOMAIN_B_SEED, count, image_size, styles[1], identities, split, cache)["image"]
+    seed_b = seed if options.get("paired", False) else seed + DOMAIN_B_SEED
+    domain_b = load_or_render(seed_b, count, image_size, styles[1], identities, split, cache)["image"]
     fields = {"image": torch.from_numpy(domain_a), "image_b": torch.from_numpy(domain_b)}
     return Dataset(f"synthetic-unpaired:{styles[0]}->{styles[1]}", fields,
                    {"styles": styles, "split": split, "seed": seed})

@@ -88,12 +88,12 @@ def benchmark(model: Model, settings: TrainSettings, steps: int = 10, warmup: in
     """Median time of the engine's training step on the loader's batches, with the data time measured apart, and
     (``peak``) its GFLOP/s as a share of the machine's convolution peak at the step's precision."""
     trainer = Trainer(model, settings, write=False)
-    trainer.setup()
+    placement = trainer.placement
     loader, dataset = trainer.loader, trainer.dataset
     shuffled = torch.Generator().manual_seed(settings.seed + 3)
     data_fetch_ms = median_ms(
         lambda: trainer.prepare_batch(dataset.take(torch.randperm(len(dataset), generator=shuffled)[: loader.local_batch])),
-        trainer.device, 5, 1)
+        placement.device, 5, 1)
     waits: list[float] = []
 
     def step() -> None:
@@ -101,7 +101,7 @@ def benchmark(model: Model, settings: TrainSettings, steps: int = 10, warmup: in
         # wait is timed apart and kept out of the step time.
         start = time.perf_counter()
         batch = trainer.prepare_batch(loader.next())
-        _sync(trainer.device)
+        _sync(placement.device)
         waits.append((time.perf_counter() - start) * 1000)
         trainer.train_on(batch)
         trainer.step += 1  # so n_critic schedules the generator's turns as in training
@@ -114,7 +114,7 @@ def benchmark(model: Model, settings: TrainSettings, steps: int = 10, warmup: in
         start, waited = time.perf_counter(), len(waits)
         for _ in range(cycle):
             step()
-        _sync(trainer.device)
+        _sync(placement.device)
         if index >= warmup:
             cycle_ms.append((time.perf_counter() - start) * 1000 - sum(waits[waited:]))
     ms = statistics.median(cycle_ms) / cycle
@@ -129,10 +129,10 @@ def benchmark(model: Model, settings: TrainSettings, steps: int = 10, warmup: in
     flops = count_step_flops(fixed_step) if not settings.compile else count_step_flops_eager(trainer, batch)
     size = model.config.batch_size
     gflops = flops / 1e9 / (ms / 1000)
-    conv = conv_peak(trainer.device, trainer.precision.mode, remeasure=remeasure_peak) if peak else None
+    conv = conv_peak(placement.device, placement.precision.mode, remeasure=remeasure_peak) if peak else None
     return BenchResult(
-        model=model.name, device=str(trainer.device), precision=trainer.precision.mode, compile=settings.compile,
-        channels_last=trainer.channels_last, batch_size=size, image_size=model.config.image_size, steps=steps,
+        model=model.name, device=str(placement.device), precision=placement.precision.mode, compile=settings.compile,
+        channels_last=placement.channels_last, batch_size=size, image_size=model.config.image_size, steps=steps,
         ms_per_step=round(ms, 3), images_per_s=round(size / (ms / 1000), 2), data_ms=round(data_ms, 3),
         data_fetch_ms=round(data_fetch_ms, 3),
         gflop_per_step=round(flops / 1e9, 3), gflops=round(gflops, 2),

@@ -1,15 +1,18 @@
 """Checkpoints in safetensors (never pickle): tensors by name, everything else as JSON metadata.
 
 A checkpoint holds the weights of every network and the EMA, optimizer and loss-scaler state, the
-RNG states, the data position, the step, the resolved config and the versions of core and
-plugins. Files are written atomically (temporary file, fsync, rename) so a crash never leaves a
-half-written checkpoint under the final name.
+RNG states, the data position, the step, the resolved config with the model's config version, and
+the versions of core and plugins. Files are written atomically (temporary file, fsync, rename) so a
+crash never leaves a half-written checkpoint under the final name. Reading one migrates its config
+to the installed model's version (``Model.migrate_config``), so loading and resuming see what the
+saved config meant, never today's defaults in its gaps.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -19,7 +22,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_bytes
 from safetensors.torch import save as save_bytes
 
-from gankit_core.errors import CheckpointError
+from gankit_core.errors import CheckpointError, ConfigError
 
 FORMAT = "gankit-checkpoint-1"
 LATEST = "latest"
@@ -116,7 +119,18 @@ def pack(
         "optimizers": json.dumps(optimizer_meta),
         **{key: json.dumps(value) for key, value in meta.items()},
     }
+    model_class = registered_model(model)
+    if model_class is not None:  # an unregistered model cannot be loaded by name, nor migrated: nothing to record
+        header["config_version"] = str(model_class.config_version)
     return save_bytes(tensors, metadata=header)
+
+
+def registered_model(name: str):
+    """The Model class registered as ``name``, or None (a model trained as an instance, never registered)."""
+    from gankit_core.plugins import get_registry
+
+    entry = get_registry().lookup("model", name)
+    return entry.load() if entry is not None else None
 
 
 class Checkpoint:
@@ -126,6 +140,7 @@ class Checkpoint:
         self.path = path
         self.tensors = tensors
         self.header = header
+        self.migration = None  # the MigratedConfig once migrate_config has run (None: not a registered model)
 
     @property
     def model(self) -> str:
@@ -134,6 +149,27 @@ class Checkpoint:
     @property
     def step(self) -> int:
         return int(self.header["step"])
+
+    @property
+    def config_version(self) -> int:
+        """The version of the model config the checkpoint holds (1: saved before versions were recorded)."""
+        return int(self.header.get("config_version", 1))
+
+    def migrate_config(self) -> None:
+        """Bring the saved config to the installed model's config version, in place, with one warning naming every
+        key filled in; ``migration`` keeps what was done. A config the model cannot read is refused."""
+        model_class = registered_model(self.model)
+        if model_class is None or "config" not in self.header:
+            return
+        try:
+            self.migration = model_class.migrate_config(self.meta("config"), self.config_version)
+        except ConfigError as error:
+            raise CheckpointError(f"{self.path}: {error}") from None
+        note = self.migration.describe(self.model, model_class.config_version)
+        if note is not None:
+            print(f"warning: {self.path}: {note}", file=sys.stderr)
+        self.header["config"] = json.dumps(self.migration.values)
+        self.header["config_version"] = str(model_class.config_version)
 
     def meta(self, key: str, default: Any = None) -> Any:
         return json.loads(self.header[key]) if key in self.header else default
@@ -188,7 +224,9 @@ def read(path: str | Path) -> Checkpoint:
         raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({reason})") from None
     if header.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a gankit checkpoint (format {header.get('format')!r})")
-    return Checkpoint(path, tensors, header)
+    checkpoint = Checkpoint(path, tensors, header)
+    checkpoint.migrate_config()
+    return checkpoint
 
 
 def resolve_latest(directory: Path) -> Path:

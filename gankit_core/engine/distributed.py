@@ -9,7 +9,9 @@ DDP's bucketed reducer handles poorly (StyleGAN2-ADA averages gradients the same
 from __future__ import annotations
 
 import atexit
+import importlib
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
@@ -43,9 +45,16 @@ def init_distributed(device_type: str) -> DistributedContext:
         backend = "nccl" if device_type == "cuda" else "gloo"
         if device_type == "cuda":
             torch.cuda.set_device(local_rank)
+        # Imported before the group exists, never after: importing torch._dynamo (which torch.optim does when
+        # the first optimizer is built) once a group exists leaves ten references to the group held from C++,
+        # so destroy_process_group cannot free it, and its backend threads (gloo_tcp_loop, pt_gloo_runloop)
+        # live on into the interpreter's and C++'s teardown, where about one exit in 20 aborted with
+        # "terminate called without an active exception" (exit -6). tests/test_ddp.py checks that no gloo
+        # thread outlives the shutdown below.
+        importlib.import_module("torch._dynamo")  # not "import torch._dynamo": that would make torch a local name
+
         dist.init_process_group(backend=backend)
-        # The engine joined the group, so it leaves it: a group still alive at interpreter exit lets the
-        # backend's threads meet C++ teardown ("terminate called without an active exception", exit -6).
+        # The engine joined the group, so it leaves it before the interpreter's teardown.
         atexit.register(shutdown, context)
     return context
 
@@ -77,6 +86,30 @@ def average_gradients(params: list[torch.nn.Parameter], context: DistributedCont
         count = g.numel()
         g.copy_(flat[offset : offset + count].view_as(g))
         offset += count
+
+
+def broadcast_buffers(modules: Iterable[torch.nn.Module], context: DistributedContext) -> None:
+    """Give every rank rank 0's buffers (batch-norm statistics, an image pool's history), one broadcast per dtype.
+
+    DDP does the same before each forward (``broadcast_buffers``). Without it the ranks drift apart: on CPUs
+    batch norm is not synchronised, so each rank's running statistics follow its own shard, and each rank's
+    image pool keeps its own fakes. A checkpoint holds rank 0's state only, so ranks that differ could not all
+    resume exactly, and a frozen network in eval mode would normalise differently on each rank.
+    """
+    if not context.enabled:
+        return
+    by_dtype: dict[torch.dtype, list[torch.Tensor]] = {}
+    for module in modules:
+        for buffer in module.buffers():
+            by_dtype.setdefault(buffer.dtype, []).append(buffer)
+    for buffers in by_dtype.values():
+        flat = torch.cat([b.detach().reshape(-1) for b in buffers])
+        dist.broadcast(flat, src=0)
+        offset = 0
+        for buffer in buffers:
+            count = buffer.numel()
+            buffer.data.copy_(flat[offset : offset + count].view_as(buffer))
+            offset += count
 
 
 def any_rank_true(flag: bool, context: DistributedContext, device: torch.device) -> bool:

@@ -19,6 +19,10 @@ class TrainingDiverged(GankitError):
     pass
 
 
+class NonFiniteLoss(Exception):
+    """A loss was NaN or Inf on some rank; every rank skips the rest of the step (the NaN guard counts it)."""
+
+
 class NaNGuard:
     """Counts steps skipped for a NaN/Inf loss; too many in a row ends the run, naming the last good checkpoint."""
 
@@ -105,8 +109,6 @@ def first_step_named(model_name: str, networks: dict, batch: dict) -> Iterator[N
                 running.pop()
 
         handles += [network.register_forward_pre_hook(enter), network.register_forward_hook(leave)]
-    from gankit_core.engine.step import NonFiniteLoss
-
     try:
         yield
     except (GankitError, NonFiniteLoss):  # already a user message, or the NaN guard's to handle

@@ -1,14 +1,17 @@
 """Optimizers from a model's OptimizerSpecs: the torch class by name, fused Adam where it exists, and each
-optimizer's learning-rate schedule as a pure function of the step within its stage (nothing to checkpoint)."""
+optimizer's learning-rate schedule as a pure function of the step within its stage (nothing to checkpoint), and
+the Optimization a training step steps (the optimizers with their fp16 loss scalers)."""
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from gankit_core.engine.precision import Precision
 from gankit_core.engine.schedules import parse_schedule
 from gankit_core.errors import ConfigError
 from gankit_core.interfaces import OptimizerSpec
@@ -60,3 +63,22 @@ class ScheduledOptimizer:
     @property
     def rate(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
+
+
+@dataclass(frozen=True)
+class Optimization:
+    """A model's optimizers by name, and under fp16 the loss scaler of each (none under fp32 and bf16)."""
+
+    optimizers: dict[str, ScheduledOptimizer]
+    scalers: dict[str, torch.amp.GradScaler]
+
+    @classmethod
+    def build(cls, specs: dict[str, OptimizerSpec], default_schedule: str, precision: Precision,
+              model_name: str) -> Optimization:
+        try:
+            optimizers = {name: ScheduledOptimizer(spec, default_schedule) for name, spec in specs.items()}
+        except ValueError as error:  # torch.optim's own check of a negative rate or decay
+            raise ConfigError(f"model '{model_name}': {error}") from None
+        scalers = ({name: torch.amp.GradScaler(precision.device.type) for name in specs}
+                   if precision.needs_loss_scaling else {})
+        return cls(optimizers, scalers)

@@ -13,16 +13,20 @@ NOT_PLOTTED = {"step", "time", "images_per_s", "epoch", "event"}
 
 
 def read_metrics(path: Path) -> list[dict]:
+    """The rows of a run's metrics.jsonl; a line that is not a logged row (cut by a crash, or bytes written over
+    it) is left out, so the rest still plots and a resume rewrites the file without it."""
     if not path.is_file():
         return []
     rows = []
-    for line in path.read_text().splitlines():
+    for line in path.read_bytes().decode("utf-8", errors="replace").splitlines():
         line = line.strip()
         if line:
             try:
-                rows.append(json.loads(line))
+                row = json.loads(line)
             except json.JSONDecodeError:
-                continue  # a line cut by a crash: the rest still plots
+                continue
+            if isinstance(row, dict) and isinstance(row.get("step"), int):
+                rows.append(row)
     return rows
 
 

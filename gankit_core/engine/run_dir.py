@@ -54,6 +54,9 @@ def write_config(run_dir: Path, model: Any, settings: Any, total_steps: int) -> 
 
     document = {
         "model": model.name,
+        # The preset the config started from: a record, since its values are all in [config] and [train].
+        **({"preset": model.preset} if model.preset is not None else {}),
+        "config_version": model.config_version,  # resume and --config migrate an older one (Model.migrate_config)
         "config": to_toml_value(dataclasses.asdict(model.config)),
         "train": to_toml_value({**dataclasses.asdict(settings), "steps": total_steps}),
         "versions": plugin_versions(),

@@ -1,4 +1,7 @@
-"""The StepContext a model's ``train_step`` receives: autocast, backward + optimizer step, penalties, noise."""
+"""The StepContext a model's ``train_step`` receives: autocast, backward + optimizer step, penalties, noise.
+
+It is handed the few engine parts a step uses (the Optimization, the Placement and the run's noise
+generator), not the trainer."""
 
 from __future__ import annotations
 
@@ -9,50 +12,51 @@ import torch
 from torch import Tensor, nn
 
 from gankit_core.engine import distributed
+from gankit_core.engine.guards import NonFiniteLoss
 from gankit_core.losses import gradient_norm_penalty, gradient_square_penalty
 
 if TYPE_CHECKING:
+    from gankit_core.engine.optim import Optimization
+    from gankit_core.engine.placement import Placement
     from gankit_core.engine.stages import PlannedStage
-    from gankit_core.engine.trainer import Trainer
-
-
-class NonFiniteLoss(Exception):
-    """A loss was NaN or Inf on some rank; every rank skips the rest of the step."""
 
 
 class TrainingStep:
     """One step's context (see gankit_core.interfaces.StepContext)."""
 
-    def __init__(self, trainer: Trainer, index: int, stage: PlannedStage) -> None:
-        self._trainer = trainer
+    def __init__(self, index: int, stage: PlannedStage, n_critic: int, *, optimization: Optimization,
+                 placement: Placement, noise: torch.Generator) -> None:
         self._stage = stage
+        self._optimization = optimization
+        self._placement = placement
+        self._noise = noise
         self.index = index
         self.stage = stage.name
         self.stage_index = index - stage.start
-        self.train_generator = (self.stage_index + 1) % trainer.model.config.n_critic == 0
+        self.train_generator = (self.stage_index + 1) % n_critic == 0
         self.stepped: list[str] = []  # optimizers stepped so far, in order (the engine EMAs what they moved)
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        return self._trainer.precision.autocast()
+        return self._placement.precision.autocast()
 
     def optimize(self, name: str, loss: Tensor) -> None:
-        trainer = self._trainer
-        if name not in trainer.optimizers:
-            raise KeyError(f"no optimizer named {name!r}; the model declared {', '.join(trainer.optimizers)}")
+        optimizers, placement = self._optimization.optimizers, self._placement
+        if name not in optimizers:
+            raise KeyError(f"no optimizer named {name!r}; the model declared {', '.join(optimizers)}")
         if name not in self._stage.optimizers:
             raise KeyError(f"optimizer {name!r} is not stepped in stage '{self.stage}' "
                            f"(its optimizers: {', '.join(self._stage.optimizers)})")
         # Every rank must agree before the gradient all-reduce: a rank that skipped alone would leave the others
         # waiting in a collective it never enters.
         bad = not bool(torch.isfinite(loss.detach()).all())
-        if distributed.any_rank_true(bad, trainer.dist, trainer.device):
+        if distributed.any_rank_true(bad, placement.dist, placement.device):
             raise NonFiniteLoss(name)
-        scheduled = trainer.optimizers[name]
+        scheduled = optimizers[name]
         optimizer = scheduled.optimizer
         optimizer.zero_grad(set_to_none=True)
-        scaler = trainer.scalers.get(name)
+        scaler = self._optimization.scalers.get(name)
         (scaler.scale(loss) if scaler is not None else loss).backward()
-        distributed.average_gradients(scheduled.params, trainer.dist)
+        distributed.average_gradients(scheduled.params, placement.dist)
         if scaler is not None:
             scaler.step(optimizer)
             scaler.update()
@@ -64,14 +68,12 @@ class TrainingStep:
         self.stepped.append(name)
 
     def _input_gradients(self, discriminator: nn.Module, points: Tensor, args: tuple, optimizer: str) -> Tensor:
-        points = points.detach().float().requires_grad_(True)
-        if points.dim() == 4 and self._trainer.channels_last:
-            points = points.contiguous(memory_format=torch.channels_last)
+        points = self._placement.layout(points.detach().float().requires_grad_(True))
         # torch.compile cannot double-backward: run the penalty through the eager module.
         eager = getattr(discriminator, "_orig_mod", discriminator)
         with self.autocast():
             scores = eager(points, *args)
-        scaler = self._trainer.scalers.get(optimizer)
+        scaler = self._optimization.scalers.get(optimizer)
         # Under fp16 the scores are scaled before autograd so small gradients survive, then unscaled in fp32.
         scale = scaler.get_scale() if scaler is not None else 1.0
         (gradients,) = torch.autograd.grad(scores.float().sum() * scale, points, create_graph=True)
@@ -88,9 +90,8 @@ class TrainingStep:
         return gradient_square_penalty(self._input_gradients(discriminator, real, args, optimizer))
 
     def _draw(self, sampler, shape: tuple[int, ...]) -> Tensor:
-        trainer = self._trainer
-        world, rank = trainer.dist.world_size, trainer.dist.rank
-        full = sampler((shape[0] * world, *shape[1:]), generator=trainer.noise, device=trainer.device)
+        world, rank = self._placement.dist.world_size, self._placement.dist.rank
+        full = sampler((shape[0] * world, *shape[1:]), generator=self._noise, device=self._placement.device)
         return full[rank * shape[0] : (rank + 1) * shape[0]]
 
     def randn(self, *shape: int) -> Tensor:

@@ -1,16 +1,21 @@
 """The one trainer every model trains on. The loop in ``fit`` reads as a training iteration; the machinery lives
-in small parts beside it: stages.py (stage switching), step.py (the StepContext: backward, loss scaling, gradient
-averaging), optim.py (optimizers and their schedules), guards.py (NaN guard, Ctrl-C), run_log.py (metrics and
-progress), state.py (checkpoints), run_dir.py (the run directory) and sampler.py (sample grids)."""
+in small parts beside it, each handed only what it uses: placement.py (device, precision, processes, memory
+format), stages.py (stage switching), step.py (the StepContext: backward, loss scaling, gradient averaging),
+optim.py (optimizers, their schedules and loss scalers), guards.py (NaN guard, Ctrl-C), run_log.py (metrics,
+metrics.jsonl, report.html, progress), state.py (what a checkpoint holds), run_dir.py (the run directory) and
+sampler.py (sample grids). What happens around the loop is told to callbacks (gankit_core/callbacks.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
+from gankit_core.callbacks import RunEvents, RunInfo, RunStatus, check_callback_names, select_callbacks
+from gankit_core.config import to_toml_value
 from gankit_core.data import Dataset, open_dataset
 from gankit_core.data.loader import BatchLoader
 from gankit_core.engine import checkpoint as ckpt
@@ -18,26 +23,30 @@ from gankit_core.engine import distributed
 from gankit_core.engine.guards import (
     FirstStepFailed,
     NaNGuard,
+    NonFiniteLoss,
     StopSignal,
     TrainingDiverged,
     TrainingInterrupted,
     first_step_named,
 )
 from gankit_core.engine.helpers import GeneratorEMA
-from gankit_core.engine.layout import has_instance_norms, to_channels_last
-from gankit_core.engine.optim import ScheduledOptimizer
-from gankit_core.engine.precision import Precision, choose_device, choose_precision
+from gankit_core.engine.layout import has_instance_norms
+from gankit_core.engine.optim import Optimization
+from gankit_core.engine.placement import Placement
 from gankit_core.engine.run_dir import open_run_dir, remove_unstarted_run, trim_metrics, write_config
-from gankit_core.engine.run_log import RunLog, progress_bar
+from gankit_core.engine.run_log import MetricsFile, RunLog, RunReport, progress_bar, progress_text
 from gankit_core.engine.sampler import SampleWriter
 from gankit_core.engine.stages import PlannedStage, StagePlan, enter_stage, set_modes
-from gankit_core.engine.state import load_weights, pack_state, restore_state
-from gankit_core.engine.step import NonFiniteLoss, TrainingStep
+from gankit_core.engine.state import TrainingState, load_weights, pack_state, restore_state
+from gankit_core.engine.step import TrainingStep
 from gankit_core.errors import CheckpointError, ConfigError
-from gankit_core.images import to_unit
 from gankit_core.interfaces import Model, Networks
 
-__all__ = ["RunResult", "TrainSettings", "Trainer", "TrainingDiverged", "TrainingInterrupted"]
+__all__ = ["RETIRED_SETTINGS", "RunResult", "TrainSettings", "Trainer", "TrainingDiverged", "TrainingInterrupted"]
+
+# Settings older runs' config.toml may hold that no longer exist: dropped when such a run is read back.
+# tensorboard (a bool): TensorBoard is a callback from a plugin now, chosen with --log.
+RETIRED_SETTINGS = ("tensorboard",)
 
 
 @dataclass
@@ -58,7 +67,7 @@ class TrainSettings:
     nan_patience: int = 10  # stop after this many non-finite steps in a row
     num_samples: int = 64
     progress: bool = True
-    tensorboard: bool = True
+    log: list[str] = field(default_factory=list)  # registered callbacks to tell (--log NAME; trackers)
     strict_data: bool = False  # an unreadable image is an error instead of a skipped warning
     stage: str | None = None  # train this one stage of a multi-stage model alone
     init_from: str | None = None  # start from the network weights of this checkpoint (an earlier stage's run)
@@ -87,107 +96,88 @@ class RunResult:
 
 
 class Trainer:
-    """Trains a model; ``fit()`` runs to the step count, resuming from ``resume_from`` when given."""
+    """Trains a model; ``fit()`` runs to the step count, resuming from ``resume_from`` when given.
+
+    Constructing it builds the run: it joins torchrun's process group if any, builds and places the networks,
+    their EMAs and optimizers, and opens the data; ``fit`` trains."""
 
     def __init__(self, model: Model, settings: TrainSettings | None = None, *, dataset: Dataset | None = None,
                  run_dir: str | Path | None = None, resume_from: str | Path | None = None, write: bool = True) -> None:
+        settings = settings or TrainSettings()
+        settings.validate()
+        check_callback_names(settings.log)
+        config = model.config
         self.model = model
-        self.settings = settings or TrainSettings()
-        self.settings.validate()
-        self.dataset = dataset
+        self.settings = settings
         self.requested_run_dir = Path(run_dir) if run_dir is not None else None
         self.resume_from = Path(resume_from) if resume_from is not None else None
         self.write = write
-        self.step = 0
-        self.run_dir: Path | None = None
-        self._stage: PlannedStage | None = None  # the stage the networks were last set up for
-        self._ready = False
-
-    # ----------------------------------------------------------------- set-up
-    def setup(self) -> None:
-        if self._ready:
-            return
-        settings, config = self.settings, self.model.config
-        self.device = choose_device(settings.device, distributed.local_rank_hint())
-        self.dist = distributed.init_distributed(self.device.type)
-        self.precision = Precision(choose_precision(settings.precision, self.device), self.device)
-        if self.device.type == "cuda":
-            torch.backends.cuda.matmul.allow_tf32 = True  # TF32 on Ampere+: fp32 matmuls at tensor-core speed
-            torch.backends.cudnn.allow_tf32 = True
-            torch.backends.cudnn.benchmark = True
+        self.run_dir: Path | None = None  # set by fit on rank 0 of a run that writes
+        self.events = RunEvents()  # the callbacks fit tells (none outside fit)
         torch.manual_seed(settings.seed)
+        built = self._build()
+        self.placement = Placement.choose(settings.device, settings.precision, settings.channels_last,
+                                          model.channels_last_on_cpu,
+                                          instance_norms=any(has_instance_norms(m) for m in built.values()))
+        modules = {name: self.placement.place(module) for name, module in built.items()}
+        emas = ({name: GeneratorEMA(modules[name], config.ema_decay) for name in model.inference_networks}
+                if config.ema_decay > 0 else {})
+        # What train_step runs: compiled where asked (a parameterless module, an image pool, stays eager).
+        self.nets = Networks({name: (torch.compile(m) if settings.compile and any(True for _ in m.parameters()) else m)
+                              for name, m in modules.items()})
+        optimization = Optimization.build(model.optimizers(Networks(modules)), config.lr_schedule,
+                                          self.placement.precision, model.name)
+        # The EMA of an inference network follows every step of an optimizer that moves its weights.
+        self.ema_followers = {
+            name: [net for net in emas if {id(p) for p in modules[net].parameters()} & {id(p) for p in o.params}]
+            for name, o in optimization.optimizers.items()
+        }
+        self.dataset = dataset if dataset is not None else open_dataset(config.data, config.image_size,
+                                                                         seed=settings.seed, strict=settings.strict_data)
+        self.dataset.require(model.batch_fields, model.name)
+        dist = self.placement.dist
+        loader = BatchLoader(self.dataset, config.batch_size, settings.seed, dist.rank, dist.world_size)
+        noise = torch.Generator(device=self.placement.device).manual_seed(settings.seed + 1)
+        self.state = TrainingState(modules, emas, optimization, noise, loader)
+        self.plan = StagePlan(model, list(modules), list(optimization.optimizers), loader.batches_per_epoch,
+                              settings.steps, settings.epochs, settings.stage)
+        self.total_steps = self.plan.total
+        self._stage: PlannedStage | None = None  # the stage the networks were last set up for
+        if settings.init_from is not None and self.resume_from is None:
+            load_weights(self.state, ckpt.read(settings.init_from), model.name)
+
+    def _build(self) -> dict[str, nn.Module]:
         try:
             built = self.model.build()
         except (RuntimeError, ValueError) as error:  # a width of 0 or -8 fails in torch's layer constructors
             raise ConfigError(f"model '{self.model.name}' cannot build its networks with this config: "
                               f"{str(error).splitlines()[0]}") from None
-        self.modules = self._place(built)
-        missing = [name for name in self.model.inference_networks if name not in self.modules]
+        missing = [name for name in self.model.inference_networks if name not in built]
         if missing:
-            raise TypeError(f"model '{self.model.name}' built no network named {missing}; it built {list(self.modules)}")
-        self.emas = ({name: GeneratorEMA(self.modules[name], config.ema_decay) for name in self.model.inference_networks}
-                     if config.ema_decay > 0 else {})
-        self.nets = Networks({name: (torch.compile(m) if settings.compile and any(True for _ in m.parameters()) else m)
-                              for name, m in self.modules.items()})
-        specs = self.model.optimizers(Networks(self.modules))
-        try:
-            self.optimizers = {name: ScheduledOptimizer(spec, config.lr_schedule) for name, spec in specs.items()}
-        except ValueError as error:  # torch.optim's own check of a negative rate or decay
-            raise ConfigError(f"model '{self.model.name}': {error}") from None
-        self.scalers = ({name: torch.amp.GradScaler(self.device.type) for name in specs}
-                        if self.precision.needs_loss_scaling else {})
-        # The EMA of an inference network follows every step of an optimizer that moves its weights.
-        self.ema_followers = {
-            name: [net for net in self.emas if {id(p) for p in self.modules[net].parameters()} & {id(p) for p in o.params}]
-            for name, o in self.optimizers.items()
-        }
-        if self.dataset is None:
-            self.dataset = open_dataset(config.data, config.image_size, seed=settings.seed, strict=settings.strict_data)
-        self.dataset.require(self.model.batch_fields, self.model.name)
-        self.loader = BatchLoader(self.dataset, config.batch_size, settings.seed, self.dist.rank, self.dist.world_size)
-        self.noise = torch.Generator(device=self.device).manual_seed(settings.seed + 1)
-        self.plan = StagePlan(self.model, list(self.modules), list(self.optimizers), self.loader.batches_per_epoch,
-                              settings.steps, settings.epochs, settings.stage)
-        self.total_steps = self.plan.total
-        if settings.init_from is not None and self.resume_from is None:
-            self.initialised = load_weights(self, ckpt.read(settings.init_from))
-        self._ready = True
+            raise TypeError(f"model '{self.model.name}' built no network named {missing}; it built {list(built)}")
+        return built
 
-    def _place(self, modules: dict[str, nn.Module]) -> dict[str, nn.Module]:
-        """Every network on the device, NHWC where it pays, identical on every rank."""
-        if self.settings.channels_last == "auto":
-            # NHWC feeds tensor cores on GPUs; on CPUs it pays for activation-heavy convs (DCGAN) but not for
-            # weight-heavy nets on tiny maps (CREGAN's critic), so the model says which it is. In fp32 on a CPU,
-            # networks with instance norms stay NCHW: torch's instance norm hands NCHW back, so each norm costs
-            # layout copies both ways, and oneDNN's fp32 NCHW convolutions are as fast (docs/speed.md: CycleGAN's
-            # fp32 step went from 0.89x to 1.06x the reference's).
-            flips = self.precision.mode == "fp32" and any(has_instance_norms(m) for m in modules.values())
-            self.channels_last = self.device.type == "cuda" or (self.model.channels_last_on_cpu and not flips)
-        else:
-            self.channels_last = self.settings.channels_last == "on"
-        for name, module in modules.items():
-            if self.dist.enabled and self.device.type == "cuda":
-                module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
-            module.to(self.device)
-            if self.channels_last:
-                to_channels_last(module)
-            distributed.broadcast_module(module, self.dist)
-            modules[name] = module
-        return modules
+    # The parts other code reads (bench, tests).
+    @property
+    def step(self) -> int:
+        return self.state.step
 
-    def prepare_batch(self, raw: dict[str, Tensor]) -> dict[str, Tensor]:
-        """Move a uint8 batch to the device and normalise its images to [-1, 1] there."""
-        batch = {}
-        for key, value in raw.items():
-            value = value.to(self.device, non_blocking=True)
-            if value.dtype == torch.uint8 and value.dim() == 4:
-                value = to_unit(value)
-                if self.channels_last:
-                    value = value.contiguous(memory_format=torch.channels_last)
-            batch[key] = value
-        return batch
+    @step.setter
+    def step(self, value: int) -> None:
+        self.state.step = value
+
+    @property
+    def modules(self) -> dict[str, nn.Module]:
+        return self.state.modules
+
+    @property
+    def loader(self) -> BatchLoader:
+        return self.state.loader
 
     # ------------------------------------------------------------------ steps
+    def prepare_batch(self, raw: dict[str, Tensor]) -> dict[str, Tensor]:
+        return self.placement.prepare_batch(raw)
+
     def train_on(self, batch: dict[str, Tensor]) -> dict[str, Tensor | float]:
         """One training step on a prepared batch, in the stage the step belongs to."""
         stage = self.plan.at(self.step)
@@ -195,132 +185,151 @@ class Trainer:
             enter_stage(stage, self.modules)
             self._stage = stage
         set_modes(stage, self.modules)
+        optimization = self.state.optimization
         for name in stage.optimizers:
-            self.optimizers[name].set_rate(self.step - stage.start, stage.length)
-        context = TrainingStep(self, self.step, stage)
+            optimization.optimizers[name].set_rate(self.step - stage.start, stage.length)
+        context = TrainingStep(self.step, stage, self.model.config.n_critic, optimization=optimization,
+                               placement=self.placement, noise=self.state.noise)
         scalars = self.model.train_step(self.nets, batch, context)
+        distributed.broadcast_buffers(self.modules.values(), self.placement.dist)  # before the EMAs copy them
+        emas = self.state.emas
         for network in {net for name in context.stepped for net in self.ema_followers[name]}:
-            self.emas[network].update(self.modules[network])
+            emas[network].update(self.modules[network])
         return scalars
 
     def fit(self, steps: int | None = None) -> RunResult:
-        self.setup()
         if steps is not None:
             self.total_steps = steps
         if self.resume_from is not None:
-            restore_state(self, ckpt.read(self.resume_from))
+            restore_state(self.state, ckpt.read(self.resume_from), self.model, self.plan)
             if self.total_steps < self.step:
                 raise ConfigError(f"the run is already at step {self.step} ({self.resume_from}); the step count is "
                                   f"the total to train to, so give more than {self.step}, not {self.total_steps}")
-        writes = self.dist.is_main and self.write
-        if writes:
-            self.run_dir = open_run_dir(self.requested_run_dir, self.model.name, self.resume_from is not None)
-            trim_metrics(self.run_dir, self.step if self.resume_from is not None else None)
-            if self.resume_from is None or not (self.run_dir / "config.toml").exists():
-                write_config(self.run_dir, self.model, self.settings, self.total_steps)
-        log = RunLog(self.run_dir, self.settings.log_every, self.model.config.batch_size, self.settings.tensorboard)
-        samples = SampleWriter(self, self.run_dir)
+        writes = self.placement.dist.is_main and self.write
+        selected = select_callbacks(self.settings.log) if writes else []  # before the run directory: a tracker
+        run = self._open_run() if writes else None                       # that cannot start leaves nothing
+        self.events = RunEvents(run, self._engine_callbacks(), selected)
+        log = RunLog(self.settings.log_every, self.model.config.batch_size)
+        samples = SampleWriter(self.model, self._sampling_networks(), self.dataset, self.placement,
+                               count=self.settings.num_samples, seed=self.settings.seed + 2,
+                               folder=self.run_dir / "samples" if self.run_dir is not None else None)
         guard, stop = NaNGuard(self.settings.nan_patience), StopSignal()
         progress = progress_bar(writes and self.settings.progress)
-        stage = self.plan.at(self.step) if self.step < self.total_steps else None
-        first_step = self.step
+        status: RunStatus = "failed"
+        checkpoint = None
         try:
-            with stop.installed(), progress:
-                task = progress.add_task(self._title(stage), total=self.total_steps, completed=self.step, info="")
-                while self.step < self.total_steps:
-                    if distributed.any_rank_true(stop.received is not None, self.dist, self.device):
-                        break
-                    if self.plan.staged and self.step == self.plan.at(self.step).start:
-                        stage = self.plan.at(self.step)
-                        log.write({"event": "stage", "stage": stage.name, "step": self.step})
-                        progress.update(task, description=self._title(stage))
-                    batch = self.prepare_batch(self.loader.next())
-                    try:
-                        if self.step == first_step:
-                            if self.settings.compile:  # torch.compile works during the first steps: say why they wait
-                                progress.update(task, description=f"{self._title(stage)} (compiling the networks)")
-                            with first_step_named(self.model.name, self.nets, batch):
-                                scalars = self.train_on(batch)
-                            progress.update(task, description=self._title(stage))
-                        else:
-                            scalars = self.train_on(batch)
-                        guard.passed()
-                    except NonFiniteLoss as error:
-                        guard.skip(str(error), self.step + 1)
-                        scalars = {}
-                    self.step += 1
-                    extra = {"lr": self._current_lr(), **({"stage": stage.name} if self.plan.staged else {}),
-                             **({"skipped_steps": guard.skipped} if guard.skipped else {})}
-                    info = log.step(self.step, self.step == self.total_steps, scalars, extra)
-                    if info is not None:
-                        progress.update(task, info=info)
-                    progress.update(task, completed=self.step)
-                    if self.loader.epoch_finished and self.model.log_epochs:
-                        log.end_epoch(self.loader.epoch + 1, self.step)
-                        samples.write(f"epoch-{self.loader.epoch + 1:03d}")
-                    if self.step % self.settings.sample_every == 0:
-                        samples.write(f"step-{self.step:06d}")
-                    if self.step % self.settings.checkpoint_every == 0 and guard.healthy:
-                        guard.last_good = self.save_checkpoint() or guard.last_good
+            try:
+                with stop.installed(), progress:
+                    self.events.run_start()
+                    self._train(log, samples, guard, stop, progress)
+                if writes:
+                    checkpoint = self._finish(samples)
+                status = "interrupted" if stop.received is not None else "finished"
+            finally:
+                self.events.run_end(self.step, status)
         except FirstStepFailed:
             if writes and self.resume_from is None:
-                log.close()
                 remove_unstarted_run(self.run_dir)
             raise
-        finally:
-            log.close()
-        last_checkpoint = self._finish(samples) if writes else None
         if stop.received is not None:
             raise stop.error(self.step, self.run_dir)
-        return RunResult(self.run_dir, self.step, last_checkpoint, log.last_values, guard.skipped)
+        return RunResult(self.run_dir, self.step, checkpoint, log.last_values, guard.skipped)
+
+    def _train(self, log: RunLog, samples: SampleWriter, guard: NaNGuard, stop: StopSignal, progress) -> None:
+        """The loop: a step, its metrics, then what is due after it (epoch means, grids, checkpoints)."""
+        dist, device = self.placement.dist, self.placement.device
+        first_step = self.step
+        task = progress.add_task(self._title(self.plan.at(self.step) if self.step < self.total_steps else None),
+                                 total=self.total_steps, completed=self.step, info="")
+        while self.step < self.total_steps:
+            if distributed.any_rank_true(stop.received is not None, dist, device):
+                break
+            stage = self.plan.at(self.step)
+            if self.step == stage.start:
+                self.events.stage_start(stage.name, self.step)
+                progress.update(task, description=self._title(stage))
+            batch = self.prepare_batch(self.loader.next())
+            try:
+                if self.step == first_step:
+                    if self.settings.compile:  # torch.compile works during the first steps: say why they wait
+                        progress.update(task, description=f"{self._title(stage)} (compiling the networks)")
+                    with first_step_named(self.model.name, self.nets, batch):
+                        scalars = self.train_on(batch)
+                    progress.update(task, description=self._title(stage))
+                else:
+                    scalars = self.train_on(batch)
+                guard.passed()
+            except NonFiniteLoss as error:
+                guard.skip(str(error), self.step + 1)
+                scalars = {}
+            self.step += 1
+            extra = {"lr": self.state.optimization.optimizers[stage.optimizers[0]].rate,
+                     **({"skipped_steps": guard.skipped} if guard.skipped else {})}
+            metrics = log.step(self.step, self.step == self.total_steps, scalars, extra)
+            if metrics is not None:
+                self.events.step_end(self.step, metrics)
+                progress.update(task, info=progress_text(metrics))
+            progress.update(task, completed=self.step)
+            if self.loader.epoch_finished and self.model.log_epochs:
+                epoch = self.loader.epoch + 1
+                self.events.epoch_end(epoch, self.step, log.end_epoch())
+                self._write_sample(samples, f"epoch-{epoch:03d}")
+            if self.step % self.settings.sample_every == 0:
+                self._write_sample(samples, f"step-{self.step:06d}")
+            if self.step % self.settings.checkpoint_every == 0 and guard.healthy:
+                guard.last_good = self.save_checkpoint() or guard.last_good
+            if self.step in (stage.end, self.total_steps):
+                self.events.stage_end(stage.name, self.step)
 
     def _title(self, stage: PlannedStage | None) -> str:
         return f"{self.model.name} [{stage.name}]" if stage is not None and self.plan.staged else self.model.name
 
-    def _current_lr(self) -> float:
-        return self.optimizers[self.plan.at(max(self.step - 1, 0)).optimizers[0]].rate
-
     def _finish(self, samples: SampleWriter) -> Path:
-        """The last step's checkpoint, grid and report (rank 0)."""
+        """The last step's checkpoint and grid (rank 0; the report follows, from the run's end)."""
         if self._latest_checkpoint_step() != self.step:
             checkpoint = self.save_checkpoint()
         else:
             checkpoint = ckpt.resolve_latest(self.run_dir)
         if not (self.run_dir / "samples" / f"step-{self.step:06d}.png").exists():
-            samples.write(f"step-{self.step:06d}")
-        self.write_report()
+            self._write_sample(samples, f"step-{self.step:06d}")
         return checkpoint
 
     # --------------------------------------------------------------- outputs
-    @torch.no_grad()
-    def generate(self, inputs: dict[str, Tensor]) -> Tensor:
-        """The sample grid's images, from the EMA networks where there are; networks in eval mode, state untouched."""
-        nets = Networks({**self.modules, **{name: ema.module for name, ema in self.emas.items()}})
-        modes = {name: module.training for name, module in nets.items()}
-        for module in nets.values():
-            module.eval()
-        try:
-            with self.precision.autocast():
-                return self.model.sample(nets, inputs).float()
-        finally:
-            for name, module in nets.items():
-                module.train(modes[name])
+    def _open_run(self) -> RunInfo:
+        """Rank 0: the run directory (metrics trimmed to the step a resumed run continues from) and config.toml."""
+        resuming = self.resume_from is not None
+        self.run_dir = open_run_dir(self.requested_run_dir, self.model.name, resuming)
+        trim_metrics(self.run_dir, self.step if resuming else None)
+        if not resuming or not (self.run_dir / "config.toml").exists():
+            write_config(self.run_dir, self.model, self.settings, self.total_steps)
+        placement = self.placement
+        return RunInfo(
+            run_dir=self.run_dir, model=self.model.name, config=to_toml_value(dataclasses.asdict(self.model.config)),
+            total_steps=self.total_steps, start_step=self.step, rank=placement.dist.rank,
+            world_size=placement.dist.world_size,
+            train=to_toml_value({**dataclasses.asdict(self.settings), "steps": self.total_steps}),
+            stages=tuple(self.plan.names), device=str(placement.device), precision=placement.precision.mode)
 
-    def write_report(self) -> Path:
-        from gankit_core.engine.report import write_report
-
-        summary = {
-            "model": self.model.name,
-            "steps": str(self.step),
-            "device": str(self.device),
-            "precision": self.precision.mode,
-            "batch size": str(self.model.config.batch_size),
-            "image size": str(self.model.config.image_size),
-            "data": self.dataset.name if self.dataset is not None else self.model.config.data,
-        }
+    def _engine_callbacks(self) -> list:
+        """The engine's own callbacks: metrics.jsonl, then report.html (written before selected callbacks hear of
+        the run's end, so a tracker can store it)."""
+        config = self.model.config
+        summary = {"device": str(self.placement.device), "precision": self.placement.precision.mode,
+                   "batch size": str(config.batch_size), "image size": str(config.image_size),
+                   "data": self.dataset.name}
         if self.plan.staged:
             summary["stages"] = ", ".join(f"{s.name} (steps {s.start}-{s.end})" for s in self.plan.stages)
-        return write_report(self.run_dir, f"gankit run: {self.model.name}", summary)
+        stage_of_step = (lambda step: self.plan.at(step).name) if self.plan.staged else None
+        return [MetricsFile(stage_of_step), RunReport(summary)]
+
+    def _sampling_networks(self) -> Networks:
+        """The networks sample grids are drawn with: each inference network's EMA where the run keeps one."""
+        return Networks({**self.modules, **{name: ema.module for name, ema in self.state.emas.items()}})
+
+    def _write_sample(self, samples: SampleWriter, stem: str) -> None:
+        written = samples.write(stem)
+        if written is not None:
+            self.events.sample(self.step, *written)
 
     # ------------------------------------------------------------ checkpoints
     def _latest_checkpoint_step(self) -> int | None:
@@ -330,15 +339,12 @@ class Trainer:
             return None
 
     def checkpoint_bytes(self) -> bytes:
-        return pack_state(self)
+        return pack_state(self.state, self.model, self.settings, self.plan, self.placement.precision.mode)
 
     def save_checkpoint(self) -> Path | None:
-        """Write this step's checkpoint (rank 0 only) and point ``latest`` at it."""
-        if not (self.dist.is_main and self.write and self.run_dir is not None):
+        """Write this step's checkpoint (rank 0 of a run that writes) and point ``latest`` at it."""
+        if not (self.placement.dist.is_main and self.write and self.run_dir is not None):
             return None
-        return ckpt.save(self.run_dir / "checkpoints", self.step, self.checkpoint_bytes(), self.settings.keep)
-
-    def restore(self, checkpoint: ckpt.Checkpoint) -> None:
-        """Continue exactly where ``checkpoint`` stopped: weights, optimizers, scalers, RNG, data order, stage."""
-        self.setup()
-        restore_state(self, checkpoint)
+        path = ckpt.save(self.run_dir / "checkpoints", self.step, self.checkpoint_bytes(), self.settings.keep)
+        self.events.checkpoint(self.step, path)
+        return path

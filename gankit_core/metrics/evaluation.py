@@ -1,8 +1,10 @@
-"""What ``gankit eval --metric NAME`` calls: a registered metric is ``metric(evaluation) -> float | dict``.
+"""What ``gankit eval`` hands a metric and a model's own evaluation: the context of one evaluation.
 
-An ``Evaluation`` holds the loaded checkpoint and lends every metric the same generated and real images and the
-same Inception features, computed once however many metrics ask. FID and KID are registered this way by core,
-exactly as a plugin registers its own (``register_metrics``)."""
+A registered metric is ``metric(evaluation) -> float | dict``, and a model with ``own_metrics`` computes them in
+``Model.evaluate(evaluation)``. An ``Evaluation`` holds the loaded checkpoint, what the user asked for (count,
+seed, data, device, Inception file, a baseline run) and lends every metric the same generated and real images and
+the same Inception features, computed once however many metrics ask. FID and KID are registered this way by
+core, exactly as a plugin registers its own (``register_metrics``)."""
 
 from __future__ import annotations
 
@@ -11,17 +13,19 @@ from typing import Any
 
 from torch import Tensor
 
+from gankit_core.inference import LoadedModel, generate
 from gankit_core.progress import Steps
 
 
 @dataclass
 class Evaluation:
-    loaded: Any  # gankit_core.api.LoadedModel: .model, .nets, .step, .device
+    loaded: LoadedModel  # the checkpoint evaluated: .model, .nets, .step, .device
     count: int  # images per set the user asked for (-n)
     seed: int = 0
     data: str | None = None  # real data spec; None: the model's own
     device: str = "cpu"
     inception: str | None = None  # TorchScript Inception file for features(); None: the default one
+    baseline: LoadedModel | None = None  # another run of the same model that its own evaluation reports beside it
     _cache: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -43,21 +47,11 @@ class Evaluation:
 
     def generated(self, count: int | None = None) -> Tensor:
         """``count`` (default ``self.count``) images from ``Model.generate`` (uint8), the same for every metric."""
-        import torch
-
-        from gankit_core.api import generate
-
         count = self.count if count is None else count
         key = ("generated", count)
         if key not in self._cache:
-            batch = 64
-            chunks = []
             with Steps(f"generating {count} images", count) as progress:
-                for start in range(0, count, batch):
-                    chunks.append(generate(self.loaded, min(batch, count - start), seed=self.seed + start // batch,
-                                           data=self.data))
-                    progress.advance(chunks[-1].shape[0])
-            self._cache[key] = torch.cat(chunks)
+                self._cache[key] = generate(self.loaded, count, seed=self.seed, data=self.data, progress=progress)
         return self._cache[key]
 
     def features(self, which: str) -> Tensor:

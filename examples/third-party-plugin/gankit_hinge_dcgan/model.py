@@ -9,7 +9,7 @@ from gankit_dcgan.model import DCGAN, DCGANConfig
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from gankit_core.interfaces import Discriminator
+from gankit_core.interfaces import Discriminator, Preset
 
 
 class SpectralNormDiscriminator(Discriminator):
@@ -17,6 +17,7 @@ class SpectralNormDiscriminator(Discriminator):
 
     def __init__(self, width: int = 64, image_size: int = 64, slope: float = 0.2) -> None:
         super().__init__()
+        self.image_size = image_size
         stages = image_size.bit_length() - 3
         layers: list[nn.Module] = []
         channels_in, channels_out = 3, width
@@ -28,6 +29,10 @@ class SpectralNormDiscriminator(Discriminator):
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.main(image).flatten()
+
+    def example_inputs(self) -> tuple[torch.Tensor, ...]:
+        """What ``gankit info sn-dcgan --layers`` traces the network with."""
+        return (torch.zeros(2, 3, self.image_size, self.image_size),)
 
 
 @dataclass
@@ -43,3 +48,5 @@ class HingeDCGAN(DCGAN):
 
     name = "hinge-dcgan"
     Config = HingeDCGANConfig
+    # Its own presets: DCGAN's `cpu` preset was measured with DCGAN's discriminator and loss, not these.
+    presets = {"paper": Preset("SNGAN's discriminator and hinge loss on DCGAN's layout (the defaults)")}

@@ -16,6 +16,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 from gankit_adalin.layers import LIN, AdaLIN
 from gankit_core.errors import ConfigError
 from gankit_core.interfaces import Discriminator, Generator
+from gankit_core.weights import start_at_zero
 
 DOWNSAMPLINGS = 2  # the generator halves the image twice: a 256 px input gives 64 x 64 feature maps
 
@@ -71,16 +72,25 @@ class UGATITGenerator(Generator):
     (nearest x2, 3x3 conv, LIN) to a 7x7 conv and tanh. ``light`` pools the attention features before
     the MLP (U-GAT-IT's light model); the full form feeds the whole (S/4)^2 x 4 width map to it, which
     at 256 px is a 268M-weight first layer.
+
+    ``residual`` (a gankit option, not the paper's) adds the tanh output to the input image, so the network
+    draws the change rather than the whole image; ``identity_start`` then zeroes the last conv, so that the
+    generator starts as the exact identity and training only has to learn what the translation changes.
     """
 
     def __init__(self, image_size: int = 256, width: int = 64, in_channels: int = 3, out_channels: int = 3,
-                 n_blocks: int = 4, light: bool = True) -> None:
+                 n_blocks: int = 4, light: bool = True, residual: bool = False, identity_start: bool = False) -> None:
         super().__init__()
         if image_size % 2**DOWNSAMPLINGS:
             raise ConfigError(f"the ugatit generator needs an image size divisible by 4, not {image_size}")
         if n_blocks < 1:
             raise ConfigError(f"n_blocks must be at least 1, not {n_blocks}")
-        self.image_size, self.in_channels, self.light = image_size, in_channels, light
+        if identity_start and not residual:
+            raise ConfigError("identity_start needs residual=true: only a residual generator can start as the identity")
+        if residual and in_channels != out_channels:
+            raise ConfigError(f"a residual generator adds its output to its input: {in_channels} input channels "
+                              f"cannot take {out_channels} output channels")
+        self.image_size, self.in_channels, self.light, self.residual = image_size, in_channels, light, residual
         channels = width * 2**DOWNSAMPLINGS
         down: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, width, 7, bias=False),
                                  nn.InstanceNorm2d(width), nn.ReLU(True)]
@@ -108,6 +118,8 @@ class UGATITGenerator(Generator):
                    nn.Conv2d(c, c // 2, 3, bias=False), LIN(c // 2), nn.ReLU(True)]
         up += [nn.ReflectionPad2d(3), nn.Conv2d(width, out_channels, 7, bias=False), nn.Tanh()]
         self.decoder = nn.Sequential(*up)
+        if identity_start:
+            start_at_zero(self.decoder[-2])  # tanh(0) = 0: the image passes unchanged
 
     def forward(self, image: Tensor) -> Tensor:
         """The translated image alone: what inference, ``gankit export`` and a stand-in generator see."""
@@ -125,7 +137,10 @@ class UGATITGenerator(Generator):
         x = attended
         for block in self.decoder_blocks:
             x = block(x, gamma, beta)
-        return self.decoder(x), cam_logit, heatmap
+        out = self.decoder(x)
+        if self.residual:
+            out = (image + out).clamp(-1, 1)
+        return out, cam_logit, heatmap
 
     def example_inputs(self) -> tuple[Tensor, ...]:
         return (torch.zeros(2, self.in_channels, self.image_size, self.image_size),)

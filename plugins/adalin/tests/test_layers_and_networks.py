@@ -72,11 +72,17 @@ def test_clip_rho_clamps_every_layer_instance_norm_to_the_unit_interval():
 @pytest.mark.parametrize("light", [True, False])
 def test_generator_returns_image_cam_logit_and_heatmap(light):
     generator = api.create_component("generator", "ugatit", image_size=32, width=8, n_blocks=2, light=light)
+    decoded = []  # what the first AdaLIN block reads: the attention-weighted features the heatmap must sum
+    hook = generator.decoder_blocks[0].register_forward_hook(lambda module, args, out: decoded.append(args[0]))
     image, cam_logit, heatmap = generator.translate_with_attention(torch.randn(3, 3, 32, 32))
+    hook.remove()
     assert torch.equal(generator(torch.zeros(1, 3, 32, 32)), generator.translate_with_attention(torch.zeros(1, 3, 32, 32))[0])
     assert image.shape == (3, 3, 32, 32) and image.abs().max() <= 1
     assert cam_logit.shape == (3, 2)  # average- and max-pooled CAM logits
-    assert heatmap.shape == (3, 1, 8, 8) and heatmap.min() >= 0  # a sum of ReLU features
+    assert heatmap.shape == (3, 1, 8, 8)
+    # The heatmap is where the attended features the decoder reads are strong: their sum over channels, per image.
+    assert torch.allclose(heatmap, decoded[0].sum(1, keepdim=True))
+    assert heatmap.flatten(1).std(1).min() > 0 and not torch.allclose(heatmap[0], heatmap[1])
     # The full MLP reads the whole 8 x 8 x 32 attention map, the light one its channel means.
     first = generator.mlp[0].in_features
     assert first == (8 * 8 * 32 if not light else 32)
@@ -117,3 +123,19 @@ def test_table_1_global_discriminator_count():
     assert trainable(discriminator) == 53_130_176
     local = api.create_component("discriminator", "ugatit", width=64, layers=5, image_size=256)
     assert trainable(local) == 3_290_560  # the local one, which Table 1 does not list
+
+
+def test_a_residual_generator_with_identity_start_starts_as_the_identity_and_learns():
+    """The gankit option (paper 001's generator draws the whole image): the zeroed last conv lets the image pass
+    unchanged, and one optimizer step already changes the output."""
+    generator = api.create_component("generator", "ugatit", image_size=32, width=8, n_blocks=1, residual=True,
+                                     identity_start=True)
+    image = torch.rand(2, 3, 32, 32) * 2 - 1
+    translated, cam_logit, _ = generator.translate_with_attention(image)
+    assert torch.equal(translated, image) and cam_logit.shape == (2, 2)
+    optimizer = torch.optim.Adam(generator.parameters(), lr=1e-3)
+    (generator(image) - image.flip(-1)).abs().mean().backward()
+    optimizer.step()
+    assert not torch.equal(generator(image), image)
+    with pytest.raises(ConfigError, match="identity_start needs residual"):
+        api.create_component("generator", "ugatit", image_size=32, identity_start=True)

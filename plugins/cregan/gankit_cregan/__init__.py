@@ -15,3 +15,10 @@ def register_commands(register):
     from gankit_cregan.swap import swap_command
 
     register(swap_command)
+
+
+@hookimpl
+def register_components(register):
+    register("layer", "poisson-blend", "gankit_cregan.poisson:PoissonBlend",
+             summary="Differentiable Poisson blending (normal or mixed gradients), as OpenCV's seamlessClone computes it",
+             paper="Perez et al. 2003 (Poisson image editing); CREGAN's blend, a gankit deviation from paper 000")

@@ -10,8 +10,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from gankit_cregan.evaluation import border_band
-from gankit_cregan.model import exchange, exchange_masks, feather_mask
+from gankit_cregan.exchange import border_band, exchange, exchange_masks, feather_mask
 
 from gankit_core import api
 from gankit_core.testing import check_model_contract
@@ -54,7 +53,7 @@ def test_feather_mask_grows_the_exchange_area_by_a_linear_band():
 
 
 def test_identity_start_is_the_paste_and_g_changes_only_the_area_and_its_band():
-    model = api.create_model("cregan", **TINY)
+    model = api.create_model("cregan", **TINY, blend="paste", fade=0)  # the paper's paste as what G refines
     generator = model.build()["generator"]
     nets = type("Nets", (), {"generator": generator})()
     a, b = torch.rand(2, 3, 64, 64) * 2 - 1, torch.rand(2, 3, 64, 64) * 2 - 1
@@ -69,17 +68,33 @@ def test_identity_start_is_the_paste_and_g_changes_only_the_area_and_its_band():
     changed = (out_a != pasted_a).any(1)
     band = feather_mask(boxes_a, boxes_b, 64, model.band_pixels(64))[:, 0] > 0
     assert changed[mask[:, 0].bool()].float().mean() > 0.9 and not changed[~band].any()
-    raw = api.create_model("cregan", **TINY, smooth=0)
+    raw = api.create_model("cregan", **TINY, blend="paste", fade=0, smooth=0)
     out_raw, _, _ = raw.swap(nets, a, b, boxes_a, boxes_b)
 
     def roughness(change):  # mean absolute difference between horizontal neighbours
         return (change[..., 1:] - change[..., :-1]).abs().mean()
 
     assert roughness(out_a - pasted_a) < roughness(out_raw - pasted_a) / 2  # smooth low-passes G's change
-    whole = api.create_model("cregan", **TINY, composite="whole", residual=False, identity_start=False, smooth=0)
+    whole = api.create_model("cregan", **TINY, blend="paste", fade=0, composite="whole", residual=False,
+                             identity_start=False, smooth=0)
     whole_nets = type("Nets", (), {"generator": whole.build()["generator"]})()
     out_whole, _, _ = whole.swap(whole_nets, a, b, boxes_a, boxes_b)
     assert (out_whole != pasted_a).any(1)[~band].float().mean() > 0.9  # the paper's G rewrites the whole face
+
+
+def test_identity_start_over_a_poisson_blend_is_that_blend():
+    """With ``blend`` poisson-mixed G refines OpenCV's mixed Poisson blend (the torch layer), starting exactly at it."""
+    from gankit_cregan.poisson import poisson_blend
+
+    model = api.create_model("cregan", **TINY, blend="poisson-mixed")
+    nets = type("Nets", (), {"generator": model.build()["generator"]})()
+    a, b = torch.rand(2, 3, 64, 64) * 2 - 1, torch.rand(2, 3, 64, 64) * 2 - 1
+    boxes_a, boxes_b = torch.tensor([[16, 20, 48, 30], [18, 22, 46, 34]]), torch.tensor([[18, 22, 46, 34], [16, 20, 48, 30]])
+    out_a, out_b, mask = model.swap(nets, a, b, boxes_a, boxes_b)
+    pasted_a, pasted_b = exchange(a, b, mask)
+    assert torch.equal(out_a, poisson_blend(a, pasted_a, mask, mixed=True))
+    assert torch.equal(out_b, poisson_blend(b, pasted_b, mask, mixed=True))
+    assert not torch.equal(out_a, pasted_a)
 
 
 def test_border_band_is_both_sides_of_the_edge():
@@ -91,10 +106,14 @@ def test_border_band_is_both_sides_of_the_edge():
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_short_training_run_has_finite_losses(tmp_path, precision):
-    result = check_model_contract("cregan", tmp_path, steps=3, precision=precision, n_critic=3, **TINY)
+    result = check_model_contract("cregan", tmp_path, steps=3, precision=precision, n_critic=3, g_warmup=0, **TINY)
     rows = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
     assert "loss_rec" in rows[2] and "loss_rec" not in rows[0]  # the paper's trainG 3: G on every third iteration
-    assert all(np.isfinite(row["loss_d"]) and row["gp"] >= 0 for row in rows)
+    assert all(np.isfinite(row["loss_d"]) and np.isfinite(row["gp"]) for row in rows)
+    # The penalty reads the critic's gradient at the interpolates: a penalty cut off from the critic (no gradient)
+    # is exactly (0 - 1)^2 = 1 at every step, and one cut off from the interpolates would not move between steps.
+    penalties = [row["gp"] for row in rows]
+    assert all(value > 0 and value != 1.0 for value in penalties) and len(set(penalties)) == len(penalties)
 
 
 @pytest.fixture(scope="module")
@@ -114,11 +133,41 @@ def test_swap_on_synthetic_crops(tmp_path, checkpoint):
 
     rows = {row["file"]: row for row in csv.DictReader((tmp_path / "faces" / "labels.csv").open())}
     boxes = [torch.tensor([[int(rows[f.name][f"eye_{c}"]) for c in ("x0", "y0", "x1", "y1")]]) for f in (a, b)]
+    from gankit_core.data.landmarks import box_masks
+
     band = feather_mask(boxes[0], boxes[1], 64, api.load_checkpoint(checkpoint).model.band_pixels(64))[0, 0] > 0
+    _, union = exchange_masks(boxes[0], boxes[1], 64)
+    rectangle = box_masks(union, 64)[0, 0] > 0  # a Poisson blend solves over the area's bounding rectangle
     for source, name in ((a, "face-00000-with-face-00001-eyes.png"), (b, "face-00001-with-face-00000-eyes.png")):
         out = np.asarray(Image.open(tmp_path / "out" / name)).astype(int)
         changed = torch.from_numpy(np.abs(out - np.asarray(Image.open(source)).astype(int)).sum(-1) > 0)
-        assert out.shape == (64, 64, 3) and changed.any() and not changed[~band].any()  # only the area and its band
+        assert out.shape == (64, 64, 3) and changed.any() and not changed[~(band | rectangle)].any()
+
+
+def test_swap_with_every_blend_changes_only_around_the_area_and_says_its_seam(tmp_path, checkpoint):
+    made = gankit("data", "synth", "--n", "2", "--size", "64", "--out", str(tmp_path / "faces"))
+    assert made.returncode == 0, made.stderr
+    a, b = tmp_path / "faces" / "face-00000.png", tmp_path / "faces" / "face-00001.png"
+    from PIL import Image
+
+    rows = {row["file"]: row for row in csv.DictReader((tmp_path / "faces" / "labels.csv").open())}
+    boxes = [torch.tensor([[int(rows[f.name][f"eye_{c}"]) for c in ("x0", "y0", "x1", "y1")]]) for f in (a, b)]
+    near = feather_mask(boxes[0], boxes[1], 64, 8)[0, 0] > 0  # the area and 8 px around it
+    outputs = {}
+    for blend in ("gan", "poisson", "poisson-mixed", "colour", "feather", "paste"):
+        result = gankit("swap", str(a), str(b), "--checkpoint", str(checkpoint), "--region", "eyes", "--blend", blend,
+                        "-o", str(tmp_path / blend))
+        assert result.returncode == 0, result.stderr
+        seams = [float(line.split()[1]) for line in result.stdout.splitlines() if line.strip().startswith("seam")]
+        assert len(seams) == 2 and all(seam >= 1 for seam in seams), result.stdout
+        out = np.asarray(Image.open(tmp_path / blend / "face-00000-with-face-00001-eyes.png")).astype(int)
+        changed = torch.from_numpy(np.abs(out - np.asarray(Image.open(a)).astype(int)).sum(-1) > 0)
+        assert changed.any() and not changed[~near].any(), blend
+        outputs[blend] = (out, seams[0])
+    assert not np.array_equal(outputs["poisson"][0], outputs["paste"][0])
+    assert outputs["paste"][1] > outputs["poisson"][1]  # the paste leaves the worse seam
+    bad = gankit("swap", str(a), str(b), "--checkpoint", str(checkpoint), "--blend", "laplace", "-o", str(tmp_path / "x"))
+    assert bad.returncode == 2 and "laplace" in bad.stderr
 
 
 def test_swap_of_two_files_with_one_name_keeps_both_outputs_and_warns_nothing(tmp_path, checkpoint):
@@ -197,55 +246,61 @@ def test_swap_on_real_photos_through_the_detector(tmp_path, checkpoint):
 def test_evaluation_against_the_true_exchange(checkpoint):
     scores = api.evaluate(checkpoint, ["exchange"], count=4)
     for region in ("eyes", "mouth"):
-        for method in ("gan", "paste"):
-            assert f"{region}/{method}_psnr" in scores and f"{region}/{method}_ssim" in scores
+        for method in ("gan", "paste", "feather", "colour", "poisson", "poisson-mixed"):
+            for metric in ("psnr", "ssim", "psnr_inside", "psnr_border", "psnr_outside", "seam"):
+                assert f"{region}/{method}_{metric}" in scores, (region, method, metric)
         assert scores[f"{region}/paste_psnr_outside"] == float("inf")  # pasting leaves the rest untouched
         assert scores[f"{region}/paste_psnr"] > 15  # and the paste is already close to the truth
+        # the classical blends order as they do on the 128 pairs of docs/models/cregan.md
+        assert scores[f"{region}/poisson-mixed_psnr"] > scores[f"{region}/poisson_psnr"] > scores[f"{region}/paste_psnr"]
+        assert scores[f"{region}/paste_seam"] > scores[f"{region}/poisson-mixed_seam"] >= 1
     bad = gankit("eval", "cregan", "--checkpoint", str(checkpoint), "--metric", "exchange", "-n", "2",
                  "--data", "folder:/tmp")
     assert bad.returncode == 1 and "needs synthetic faces" in bad.stderr
 
 
-MAKE_RUN = {"image_size": 64, "g_width": 32, "d_width": 32, "batch_size": 8}  # the Makefile's run target
+# How far G may trail Poisson mixed after the CI run: measured (1 thread) eyes -0.020 dB, +0.0001, -0.007 dB;
+# mouth +0.010 dB, 0.0000, +0.018 dB (PSNR, SSIM, border PSNR).
+MARGINS = {"psnr": 0.1, "ssim": 0.001, "psnr_border": 0.1}
 
 
-def make_run_steps() -> int:
-    from pathlib import Path
-
-    makefile = Path(__file__).resolve().parents[3] / "Makefile"
-    return int(next(line.split("?=")[1] for line in makefile.read_text().splitlines() if line.startswith("RUN_STEPS")))
-
-
-def test_a_few_dozen_iterations_put_g_ahead_of_the_paste_on_both_regions(tmp_path):
-    """From the identity start G is exactly the paste; 25 iterations at make run's size put it ahead of the paste
-    against the true exchange, eyes and mouth, PSNR and SSIM. Measured on 32 held-out pairs, seeds 0, 1, 2: eyes
-    +1.55, +1.18, +0.96 dB and +0.013, +0.010, +0.010 SSIM; mouth +3.33, +1.08, +0.41 dB and +0.010, +0.004, +0.001
-    SSIM (the mouth's area is 2% of the face; at 50 iterations every seed is 1.8 dB or more ahead). The margins
-    asserted hold for all three seeds. Measured on one thread, and run on one here: more threads change the
-    summation order, so the trajectory."""
+def test_a_short_run_stays_at_poisson_mixed_and_ahead_of_the_other_blends(tmp_path):
+    """G starts at Poisson mixed (the best classical blend) and, at make run's size (the cpu preset), does not fall behind it in a
+    short run: 30 iterations, G updated from the 10th, on 32 held-out pairs (over Poisson the critic has nothing
+    that moves G far in this budget: see docs/models/cregan.md). Measured on one thread (more threads change the
+    summation order, so the trajectory): see MARGINS. Poisson mixed is itself ahead of every other
+    blend, so G is too."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        result = api.train(api.create_model("cregan", **MAKE_RUN), steps=25, out=tmp_path, progress=False)
+        result = api.train(api.create_model("cregan", preset="cpu", g_warmup=10), steps=30, out=tmp_path, progress=False)
         scores = api.evaluate(result.checkpoint, ["exchange"], count=32)
     finally:
         torch.set_num_threads(threads)
-    for region, psnr_margin, ssim_margin in (("eyes", 0.5, 0.005), ("mouth", 0.2, 0.0004)):
-        assert scores[f"{region}/gan_psnr"] > scores[f"{region}/paste_psnr"] + psnr_margin, region
-        assert scores[f"{region}/gan_ssim"] > scores[f"{region}/paste_ssim"] + ssim_margin, region
+    for region in ("eyes", "mouth"):
+        for metric, margin in MARGINS.items():
+            gan, best = scores[f"{region}/gan_{metric}"], scores[f"{region}/poisson-mixed_{metric}"]
+            assert gan > best - margin, (region, metric, gan, best)
+            for other in ("paste", "feather", "colour", "poisson"):
+                assert gan > scores[f"{region}/{other}_{metric}"], (region, metric, other)
 
 
 @pytest.mark.slow
-def test_make_run_beats_the_plain_paste_against_the_true_exchange(tmp_path):
-    """docs/models/cregan.md's table: at make run's settings and iterations G leads the paste on every figure
-    (measured from a clean clone, 150 iterations, 2 threads: eyes +4.1 dB and +0.046 SSIM, mouth +4.0 dB and
-    +0.017 SSIM), 128 held-out pairs."""
-    result = api.train(api.create_model("cregan", **MAKE_RUN), steps=make_run_steps(), out=tmp_path, progress=False)
+def test_make_run_is_level_with_poisson_mixed_and_ahead_of_the_other_blends(tmp_path):
+    """docs/models/cregan.md's table, 128 held-out pairs: at make run's settings and iterations (measured from a
+    clean clone, 2 threads) G is ahead of the paste, the feather, the colour transfer and normal Poisson on every
+    figure, and level with Poisson mixed: eyes +0.21 dB PSNR, -0.0027 SSIM, -0.003 dB border; mouth -0.10 dB,
+    -0.0003, -0.26 dB. The margins below hold those figures with room for run-to-run noise."""
+    result = api.train(api.create_model("cregan", preset="cpu"), out=tmp_path, progress=False)  # make run's 150
     scores = api.evaluate(result.checkpoint, ["exchange"], count=128)
+    level = {"psnr": 0.3, "ssim": 0.005, "psnr_inside": 0.3, "psnr_border": 0.5}  # how far G may trail Poisson mixed
     for region in ("eyes", "mouth"):
-        for metric in ("psnr", "ssim", "psnr_inside", "psnr_border"):
-            assert scores[f"{region}/gan_{metric}"] > scores[f"{region}/paste_{metric}"], (region, metric)
-        assert scores[f"{region}/gan_psnr_outside"] == float("inf")  # G changes nothing outside the exchange area
+        for metric, margin in level.items():
+            gan = scores[f"{region}/gan_{metric}"]
+            assert gan > scores[f"{region}/poisson-mixed_{metric}"] - margin, (region, metric)
+            for other in ("paste", "feather", "colour", "poisson"):
+                assert gan > scores[f"{region}/{other}_{metric}"], (region, metric, other)
+        assert scores[f"{region}/gan_seam"] < scores[f"{region}/colour_seam"]
 
 
 def test_trains_on_a_celeba_folder_with_its_landmark_file(tmp_path):

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from gankit_core.errors import ConfigError
 from gankit_core.interfaces import Discriminator, Generator
+from gankit_core.weights import start_at_zero
 
 DOWNSAMPLINGS = 2
 
@@ -31,16 +32,25 @@ class ResidualBlock(nn.Module):
 
 
 class ResnetGenerator(Generator):
-    """image (N x C_in x S x S) -> image (N x C_out x S x S) in [-1, 1]; S divisible by 4."""
+    """image (N x C_in x S x S) -> image (N x C_out x S x S) in [-1, 1]; S divisible by 4.
+
+    ``residual`` (a gankit option, not CycleGAN's) adds the tanh output to the input image; ``identity_start``
+    then zeroes the last conv (kept at zero by ``init_weights``), so the generator starts as the exact identity.
+    """
 
     def __init__(self, image_size: int = 256, width: int = 64, in_channels: int = 3, out_channels: int = 3,
-                 n_blocks: int = 9) -> None:
+                 n_blocks: int = 9, residual: bool = False, identity_start: bool = False) -> None:
         super().__init__()
         if image_size % 2**DOWNSAMPLINGS:
             raise ConfigError(f"the resnet generator needs an image size divisible by 4, not {image_size}")
         if n_blocks < 0:
             raise ConfigError(f"n_blocks must be 0 or more, not {n_blocks}")
-        self.image_size, self.in_channels = image_size, in_channels
+        if identity_start and not residual:
+            raise ConfigError("identity_start needs residual=true: only a residual generator can start as the identity")
+        if residual and in_channels != out_channels:
+            raise ConfigError(f"a residual generator adds its output to its input: {in_channels} input channels "
+                              f"cannot take {out_channels} output channels")
+        self.image_size, self.in_channels, self.residual = image_size, in_channels, residual
         layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, width, 7), nn.InstanceNorm2d(width),
                                    nn.ReLU(True)]
         for level in range(DOWNSAMPLINGS):
@@ -53,9 +63,12 @@ class ResnetGenerator(Generator):
                        nn.InstanceNorm2d(c // 2), nn.ReLU(True)]
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(width, out_channels, 7), nn.Tanh()]
         self.main = nn.Sequential(*layers)
+        if identity_start:
+            start_at_zero(self.main[-2])  # tanh(0) = 0: the image passes unchanged; init_weights leaves it so
 
     def forward(self, image: Tensor) -> Tensor:
-        return self.main(image)
+        out = self.main(image)
+        return (image + out).clamp(-1, 1) if self.residual else out
 
     def example_inputs(self) -> tuple[Tensor, ...]:
         return (torch.zeros(2, self.in_channels, self.image_size, self.image_size),)
@@ -87,11 +100,3 @@ class PatchGANDiscriminator(Discriminator):
 
     def example_inputs(self) -> tuple[Tensor, ...]:
         return (torch.zeros(2, self.in_channels, self.image_size, self.image_size),)
-
-
-def init_weights(module: nn.Module) -> None:
-    """CycleGAN's default initialisation: conv weights N(0, 0.02), biases 0."""
-    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
-        nn.init.normal_(module.weight, 0.0, 0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)

@@ -45,3 +45,21 @@ def test_bad_sizes_are_config_errors():
         api.create_component("generator", "resnet", image_size=30)
     with pytest.raises(ConfigError, match="needs images of 24 px or more"):
         api.create_component("discriminator", "patchgan", layers=3, image_size=16)
+
+
+def test_a_residual_generator_with_identity_start_starts_as_the_identity_and_learns():
+    """The gankit option (CycleGAN's generator draws the whole image): the model's N(0, 0.02) initialisation keeps
+    the zeroed last conv, so the image passes unchanged, and one optimizer step already changes the output."""
+    from gankit_core.weights import init_weights
+
+    generator = api.create_component("generator", "resnet", image_size=32, width=8, n_blocks=2, residual=True,
+                                     identity_start=True)
+    generator.apply(init_weights)
+    image = torch.rand(2, 3, 32, 32) * 2 - 1
+    assert torch.equal(generator(image), image)
+    optimizer = torch.optim.Adam(generator.parameters(), lr=1e-3)
+    (generator(image) - image.flip(-1)).abs().mean().backward()
+    optimizer.step()
+    assert not torch.equal(generator(image), image)
+    with pytest.raises(ConfigError, match="identity_start needs residual"):
+        api.create_component("generator", "resnet", image_size=32, identity_start=True)

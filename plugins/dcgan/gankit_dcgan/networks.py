@@ -84,12 +84,3 @@ class DCGANDiscriminator(Discriminator):
 
     def example_inputs(self) -> tuple[torch.Tensor, ...]:
         return (torch.zeros(2, 3, self.image_size, self.image_size),)
-
-
-def init_weights(module: nn.Module) -> None:
-    """DCGAN's initialisation: conv weights N(0, 0.02), batch-norm scale N(1, 0.02) and shift 0."""
-    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
-        nn.init.normal_(module.weight, 0.0, 0.02)
-    elif isinstance(module, nn.BatchNorm2d):
-        nn.init.normal_(module.weight, 1.0, 0.02)
-        nn.init.zeros_(module.bias)

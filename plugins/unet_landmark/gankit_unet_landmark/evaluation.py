@@ -31,11 +31,7 @@ def feature_mask(target_points: torch.Tensor, truth_points: torch.Tensor, size: 
     return torch.stack(masks).amax(0).to(target_points.device)
 
 
-def masked_psnr(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """PSNR (dB, images in [-1, 1]) over the pixels where ``mask`` is 1, per image."""
-    squared = ((a.double() - b.double()) ** 2 * mask).flatten(1).sum(1)
-    count = mask.expand_as(a).flatten(1).sum(1).clamp_min(1)
-    return 10 * torch.log10(4.0 / (squared / count))
+OPEN = 0.075  # a mouth whose inner lips are apart by this much of its width shows its teeth (happiness and wider)
 TRIPLE_FIELDS = ("image", "target", "truth", "landmarks", "target_landmarks", "truth_landmarks")
 
 
@@ -53,11 +49,19 @@ def held_out_spec(spec: str, count: int) -> str:
     return spec
 
 
+def mouth_opening(points: torch.Tensor) -> torch.Tensor:
+    """How open each mouth is (N): the gap between the inner lips at their three middle points over the mouth's
+    width (0 for closed lips)."""
+    gap = (points[:, [67, 66, 65], 1] - points[:, [61, 62, 63], 1]).mean(1)
+    return gap / (points[:, 54] - points[:, 48]).norm(dim=-1)
+
+
 @torch.no_grad()
-def evaluate_transfer(loaded, count: int, seed: int = 0, data: str | None = None) -> dict[str, float]:
+def evaluate_transfer(loaded, count: int, seed: int = 0, data: str | None = None, baseline=None) -> dict[str, float]:
     from gankit_core.data import open_dataset
-    from gankit_core.images import to_unit
-    from gankit_core.metrics.image_quality import psnr, ssim
+    from gankit_core.images import unit_batch
+    from gankit_core.metrics.image_quality import masked_psnr, psnr, ssim
+    from gankit_unet_landmark.warp import aligned_source_points, local_warp
 
     model = loaded.model
     size = model.config.image_size
@@ -67,34 +71,48 @@ def evaluate_transfer(loaded, count: int, seed: int = 0, data: str | None = None
     if missing:
         raise DataError(f"the expression evaluation needs triples with true results (synthetic-expression or "
                         f"expression-triples:PATH), and '{spec}' has no {', '.join(missing)}")
-    methods = {"expression": loaded, **({"baseline": loaded.baseline} if loaded.baseline is not None else {})}
+    methods = {"expression": loaded, **({"baseline": baseline} if baseline is not None else {})}
     scores: dict[str, list[float]] = {}
+    teeth: list[bool] = []  # per triple: the target shows its teeth and the truth's mouth is closed
 
     def add(key: str, values: torch.Tensor) -> None:
         scores.setdefault(key, []).extend(values.double().cpu().tolist())
 
+    def score(label: str, output: torch.Tensor, truth: torch.Tensor, features: torch.Tensor) -> None:
+        output = output.float().clamp(-1, 1)
+        add(f"{label}/ssim", ssim(output, truth, (-1, 1)))
+        add(f"{label}/psnr", psnr(output, truth, (-1, 1)))
+        add(f"{label}/psnr_features", masked_psnr(output, truth, features, (-1, 1)))
+
     for start in range(0, min(count, len(dataset)), CHUNK):
         rows = torch.arange(start, min(start + CHUNK, count, len(dataset)))
         raw = dataset.take(rows)
-        batch = {k: (to_unit(v) if v.dtype == torch.uint8 and v.dim() == 4 else v.float()).to(loaded.device)
-                 for k, v in raw.items()}
+        batch = {k: v.float().to(loaded.device) for k, v in unit_batch(raw).items()}
         target, truth = batch["target"], batch["truth"]
-        features = feature_mask(batch["target_landmarks"], batch["truth_landmarks"], size)
+        target_points, truth_points = batch["target_landmarks"], batch["truth_landmarks"]
+        features = feature_mask(target_points, truth_points, size)
+        teeth += ((mouth_opening(target_points) >= OPEN) & (mouth_opening(truth_points) < OPEN)).tolist()
         for name, run in methods.items():
-            output, guide = run.model.transfer(run.nets, batch["landmarks"], target, batch["target_landmarks"])
-            output = output.float().clamp(-1, 1)
+            output, guide = run.model.transfer(run.nets, batch["landmarks"], target, target_points)
             label = name if name == "expression" else ("no-fusion" if not run.model.config.fusion else "baseline")
-            add(f"{label}/ssim", ssim(output, truth, (-1, 1)))
-            add(f"{label}/psnr", psnr(output, truth, (-1, 1)))
-            add(f"{label}/psnr_features", masked_psnr(output, truth, features))
+            score(label, output, truth, features)
             if name == "expression" and run.model.config.fusion:
-                truth_marks = run.model.draw(batch["truth_landmarks"], size)
-                target_marks = run.model.draw(batch["target_landmarks"], size)
+                # the classical warp with the same information as the model: to the points Phi's J_gen shows
+                score("warp-phi", run.model.warp(guide.float(), target, target_points), truth, features)
+                truth_marks = run.model.draw(truth_points, size)
+                target_marks = run.model.draw(target_points, size)
                 add("fusion/landmark_l1", (guide.float() - truth_marks).abs().flatten(1).mean(1))
                 source_marks = run.model.draw(batch["landmarks"], size)
                 add("unchanged/landmark_l1", (target_marks - truth_marks).abs().flatten(1).mean(1))
                 add("source/landmark_l1", (source_marks - truth_marks).abs().flatten(1).mean(1))
-        add("unchanged/ssim", ssim(target, truth, (-1, 1)))
-        add("unchanged/psnr", psnr(target, truth, (-1, 1)))
-        add("unchanged/psnr_features", masked_psnr(target, truth, features))
-    return {key: float(np.mean(values)) for key, values in scores.items()}
+        score("warp-true", local_warp(target, target_points, truth_points), truth, features)  # an oracle
+        classical = aligned_source_points(batch["landmarks"], target_points)
+        score("warp-classical", local_warp(target, target_points, classical), truth, features)
+        score("unchanged", target, truth, features)
+    results = {key: float(np.mean(values)) for key, values in scores.items()}
+    chosen = np.array(teeth)
+    results["teeth/triples"] = float(chosen.sum())
+    if chosen.any():  # the triples where a warp cannot do it: teeth to take away
+        results |= {f"teeth/{key}": float(np.mean(np.array(values)[chosen])) for key, values in scores.items()
+                    if not key.endswith("landmark_l1")}
+    return results

@@ -1,7 +1,7 @@
 """Paper 003's networks: the modified U-Net (Table 1), the spectral-norm Markov discriminator (Table 2) and the
 facial-feature-point fusion autoencoder (Eq. 1, Fig. 2).
 
-Each Table row is one module with ``table_row = True``, so ``gankit info --layers`` lists the rows the paper
+Each Table row is one ``TableRow`` module, so ``gankit info --layers`` lists the rows the paper
 prints (its leaves, conv/norm/activation, are not repeated). Images are N x C x H x W; the tables write (H, W, C).
 """
 
@@ -14,7 +14,8 @@ from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from gankit_core.errors import ConfigError
-from gankit_core.interfaces import Discriminator, Generator
+from gankit_core.interfaces import Discriminator, Generator, TableRow
+from gankit_core.weights import start_at_zero
 
 SLOPE = 0.2  # LeakyReLU's negative slope (section III.B: k = 0.2)
 
@@ -32,10 +33,8 @@ def channel_plan(width: int, depth: int) -> list[int]:
     return [width * min(2**index, 8) for index in range(depth)]
 
 
-class Row(nn.Sequential):
+class Row(TableRow):
     """One row of the paper's tables: its layers in order."""
-
-    table_row = True
 
 
 def down_row(in_channels: int, out_channels: int, first: bool) -> Row:
@@ -194,26 +193,3 @@ class LandmarkFusion(Generator):
     def example_inputs(self) -> tuple[Tensor, ...]:
         blank = torch.zeros(2, self.in_channels, self.image_size, self.image_size)
         return (blank, blank.clone())  # distinct tensors: traced aliases would merge the inputs
-
-
-def start_at_zero(layer: nn.Module) -> None:
-    """Zero a layer's weights and bias, and mark it so that ``init_weights`` leaves it at zero (an identity start)."""
-    nn.init.zeros_(layer.weight)
-    if layer.bias is not None:
-        nn.init.zeros_(layer.bias)
-    layer.starts_at_zero = True
-
-
-def init_weights(module: nn.Module) -> None:
-    """pix2pix's initialisation: conv weights N(0, 0.02), batch-norm scale N(1, 0.02) and shift 0 (a layer marked
-    by ``start_at_zero`` stays at zero)."""
-    if getattr(module, "starts_at_zero", False):
-        return
-    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
-        weight = module.parametrizations.weight.original if hasattr(module, "parametrizations") else module.weight
-        nn.init.normal_(weight, 0.0, 0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.BatchNorm2d):
-        nn.init.normal_(module.weight, 1.0, 0.02)
-        nn.init.zeros_(module.bias)

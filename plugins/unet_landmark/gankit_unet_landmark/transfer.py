@@ -9,33 +9,18 @@ photo is untouched. A source photo only gives its landmarks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import click
 import numpy as np
 
-from gankit_core.cli_options import device_option
+from gankit_core.cli_options import device_option, force_option
 from gankit_core.errors import DataError, GankitError
-
-# Photos are cropped so that their landmarks sit where the synthetic faces' do (measured over 50 of them): the
-# 68 points span 0.54 of the crop's side, centred 0.14 of the side below the crop's centre (the hair is above).
-FACE_SPAN = 0.54
-HEADROOM = 0.14
+from gankit_core.faces import Face, paste_back, prepare_face
 
 
-@dataclass
-class Face:
-    """A face ready for the model: the crop (size x size x 3), its 68 points, and where it came from."""
-
-    crop: np.ndarray
-    points: np.ndarray  # 68 x 2, crop pixels
-    photo: np.ndarray | None = None  # the original photo, when the crop was cut from one
-    origin: tuple[float, float, float] = (0.0, 0.0, 1.0)  # x, y and side of the crop in the photo
-
-
-def _listed_points(path: Path) -> np.ndarray | None:
-    """The file's 68 points from a landmarks.csv beside it, if one lists it."""
+def _listed_points(path: Path) -> dict[str, np.ndarray] | None:
+    """The crop's 68 points from a landmarks.csv beside it (as ``gankit data synth`` writes), if one lists it."""
     from gankit_core.data.folders import read_landmark_csv
 
     table_path = path.parent / "landmarks.csv"
@@ -44,31 +29,8 @@ def _listed_points(path: Path) -> np.ndarray | None:
     table = read_landmark_csv(table_path)
     if not table:  # a table that lost its rows is damaged, not a reason to ask the detector instead
         raise DataError(f"{table_path}: lists no faces; remove it or write it again with 'gankit data synth'")
-    return table.get(path.name)
-
-
-def prepare_face(path: Path, size: int) -> Face:
-    """A crop at the model's size with its landmarks: from landmarks.csv for crops, the detector for photos."""
-    from PIL import Image
-
-    from gankit_core.data.folders import read_user_image
-    from gankit_core.landmarking import detect_faces
-
-    photo = read_user_image(path)
-    if photo.shape[0] == photo.shape[1] == size:
-        points = _listed_points(path)
-        if points is not None:
-            return Face(photo, points)
-    points = detect_faces(photo, where=str(path))[0].points
-    low, high = points.min(0), points.max(0)
-    side = float(max(high - low) / FACE_SPAN)
-    centre_x, centre_y = (low + high) / 2 - [0, HEADROOM * side]
-    box = (int(round(centre_x - side / 2)), int(round(centre_y - side / 2)))
-    box = (*box, box[0] + int(round(side)), box[1] + int(round(side)))
-    crop = Image.fromarray(photo).crop(box).resize((size, size), Image.Resampling.LANCZOS)  # black outside
-    scale = size / (box[2] - box[0])
-    return Face(np.array(crop), (points - [box[0], box[1]]) * scale, photo,
-                (float(box[0]), float(box[1]), float(box[2] - box[0])))
+    points = table.get(path.name)
+    return None if points is None else {"points": points}
 
 
 def convex_hull(points: np.ndarray) -> np.ndarray:
@@ -102,15 +64,6 @@ def face_mask(points: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(mask, dtype=np.float64) / 255
 
 
-def paste_back(face: Face, generated: np.ndarray) -> np.ndarray:
-    """The generated crop inside the face's outline, feathered, in the original photo (the crop itself for a crop)."""
-    from gankit_core.landmarking import paste_into_photo
-
-    if face.photo is None:
-        return generated
-    return paste_into_photo(face.photo, face.origin, generated, face_mask(face.points, generated.shape[0]))
-
-
 @click.command("transfer")
 @click.argument("source", type=click.Path(path_type=Path))
 @click.argument("target", type=click.Path(path_type=Path))
@@ -118,37 +71,59 @@ def paste_back(face: Face, generated: np.ndarray) -> np.ndarray:
               help="expression checkpoint or run directory.")
 @click.option("-o", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("transferred"),
               show_default=True)
+@click.option("--method", type=click.Choice(["gan", "warp"]), default="gan", show_default=True,
+              help="gan: the model's U-Net; warp: the target's eyes, brows and mouth warped to the fused landmarks "
+                   "(the classical way, with the same landmarks).")
 @device_option
-def transfer_command(source: Path, target: Path, checkpoint: Path, out_dir: Path, device: str) -> None:
+@force_option
+def transfer_command(source: Path, target: Path, checkpoint: Path, out_dir: Path, method: str, device: str,
+                     force: bool) -> None:
     """Write TARGET wearing SOURCE's expression (expression), and the landmark image that guided it."""
     import torch
 
     from gankit_core import api
-    from gankit_core.images import save_png, to_uint8, to_unit
+    from gankit_core.data.decode import require_image_file
+    from gankit_core.images import save_png, to_uint8, unit_images
+    from gankit_core.interfaces import TransfersExpressions
+    from gankit_core.outputs import check_files, check_folder
 
+    for path in (source, target):
+        require_image_file(path)
+    folder = check_folder(out_dir, "the transferred face and its landmark image")
+    suffix = "-warp" if method == "warp" else ""
+    written, landmark_path = check_files([folder / f"{target.stem}-with-{source.stem}-expression{suffix}.png",
+                                          folder / f"{target.stem}-with-{source.stem}-landmarks.png"],
+                                         force=force, inputs=[source, target, checkpoint])
     loaded = api.load_checkpoint(checkpoint, device=device)
-    if not hasattr(loaded.model, "transfer"):
+    if not isinstance(loaded.model, TransfersExpressions):
         raise GankitError(f"{checkpoint} is a '{loaded.model.name}' checkpoint; gankit transfer needs an expression one")
-    if loaded.stage is not None and loaded.stage != "transfer":
+    if method == "warp" and not loaded.model.config.fusion:
+        raise GankitError(f"{checkpoint} was trained without the fusion module (fusion=false): it has no landmarks "
+                          "to warp to; use --method gan")
+    if method == "gan" and loaded.stage is not None and loaded.stage != "transfer":
         click.echo(f"warning: {checkpoint} stopped in the '{loaded.stage}' stage: its U-Net has not been trained, so "
                    "the output is close to the target unchanged (train the 'transfer' stage first)", err=True)
     size = loaded.model.config.image_size
-    source_face, target_face = prepare_face(source, size), prepare_face(target, size)
-    image = to_unit(torch.from_numpy(target_face.crop).permute(2, 0, 1)[None].contiguous()).to(loaded.device)
+    source_face, target_face = prepare_face(source, size, _listed_points), prepare_face(target, size, _listed_points)
+    image = unit_images(target_face.crop).to(loaded.device)
 
     def points(face: Face) -> torch.Tensor:
         return torch.as_tensor(face.points, dtype=torch.float32)[None].to(loaded.device)
 
     with torch.no_grad():
-        output, guide = loaded.model.transfer(loaded.nets, points(source_face), image, points(target_face))
+        if method == "warp":
+            guide = loaded.model.guide(loaded.nets, points(source_face), points(target_face), image)
+            output = loaded.model.warp(guide.float(), image, points(target_face))
+        else:
+            output, guide = loaded.model.transfer(loaded.nets, points(source_face), image, points(target_face))
     crop = to_uint8(output.float())[0].permute(1, 2, 0).numpy()
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise GankitError(f"cannot create {out_dir}: {error.strerror}") from None
-    written = out_dir / f"{target.stem}-with-{source.stem}-expression.png"
-    save_png(np.ascontiguousarray(paste_back(target_face, crop)), written)
-    landmark_path = out_dir / f"{target.stem}-with-{source.stem}-landmarks.png"
+    # A photo gets the output inside the face's outline, feathered; a crop is the output itself.
+    pasted = crop if target_face.photo is None else paste_back(target_face, crop, face_mask(target_face.points, size))
+    save_png(np.ascontiguousarray(pasted), written)
     save_png(np.ascontiguousarray(to_uint8(guide.float().expand(-1, 3, -1, -1))[0].permute(1, 2, 0).numpy()),
              landmark_path)
     click.echo(f"wrote {written} and {landmark_path}")

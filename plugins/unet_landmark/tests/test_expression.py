@@ -16,6 +16,7 @@ from gankit_core import api
 from gankit_core.data import open_dataset
 from gankit_core.data.landmarks import mirror_landmarks
 from gankit_core.data.synthetic import face_params, landmarks
+from gankit_core.images import unit_batch
 from gankit_core.testing import check_model_contract
 
 
@@ -41,7 +42,8 @@ def _networks(model):
 
 
 def test_without_fusion_the_unet_is_trained_alone_on_the_source_landmarks():
-    model = api.create_model("expression", fusion=False, image_size=64, g_width=8, d_width=8, transfer_steps=7)
+    model = api.create_model("expression", fusion=False, warp_input=False, image_size=64, g_width=8, d_width=8,
+                             transfer_steps=7)
     (stage,) = model.stages()
     assert (stage.name, stage.steps) == ("transfer", 7)
     nets = _networks(model)
@@ -53,7 +55,7 @@ def test_without_fusion_the_unet_is_trained_alone_on_the_source_landmarks():
 
 def test_flips_mirror_images_and_landmarks_together():
     dataset = open_dataset("synthetic-expression:n=4,identities=4", 64)
-    batch = {k: (v.float() / 127.5 - 1 if v.dtype == torch.uint8 else v) for k, v in dataset.fields.items()}
+    batch = unit_batch(dataset.fields)
     flipped = mirror(batch, torch.tensor([True, False, True, False]))
     assert torch.equal(flipped["target"][0], batch["target"][0].flip(-1))
     assert torch.equal(flipped["truth"][1], batch["truth"][1])
@@ -105,7 +107,8 @@ def trained(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def baseline(tmp_path_factory):
-    return check_model_contract("expression", tmp_path_factory.mktemp("no-fusion"), **{**TINY, "fusion": False})
+    return check_model_contract("expression", tmp_path_factory.mktemp("no-fusion"),
+                                **{**TINY, "fusion": False, "warp_input": False})
 
 
 def test_two_stages_run_in_order_each_with_its_own_losses(trained):
@@ -138,15 +141,15 @@ def test_stage_by_stage_the_fusion_module_stays_frozen_and_transfer_warns_about_
     assert made.returncode == 0, made.stderr
     faces = [str(tmp_path / "faces" / f"face-0000{i}.png") for i in (0, 1)]
     for run, warned in (("fusion", True), ("transfer", False)):  # the fusion run's U-Net was never trained
-        result = gankit("transfer", *faces, "--checkpoint", str(tmp_path / run), "-o", str(tmp_path / "out"))
+        result = gankit("transfer", *faces, "--checkpoint", str(tmp_path / run), "-o", str(tmp_path / "out"), "--force")
         assert result.returncode == 0, result.stderr
         assert ("warning: " in result.stderr and "stopped in the 'fusion' stage" in result.stderr) == warned
     (tmp_path / "faces" / "landmarks.csv").write_bytes(b"\x89PNG\x00\xff\xfe garbage\n")
-    damaged = gankit("transfer", *faces, "--checkpoint", str(tmp_path / "transfer"), "-o", str(tmp_path / "out"))
+    damaged = gankit("transfer", *faces, "--checkpoint", str(tmp_path / "transfer"), "-o", str(tmp_path / "out"), "--force")
     assert damaged.returncode == 1 and damaged.stderr.count("\n") == 1, damaged.stderr
     assert "landmarks.csv, line 1: " in damaged.stderr
     (tmp_path / "faces" / "landmarks.csv").write_text("file,x0,y0")  # cut inside its header: no rows left
-    damaged = gankit("transfer", *faces, "--checkpoint", str(tmp_path / "transfer"), "-o", str(tmp_path / "out"))
+    damaged = gankit("transfer", *faces, "--checkpoint", str(tmp_path / "transfer"), "-o", str(tmp_path / "out"), "--force")
     assert damaged.returncode == 1 and "landmarks.csv: lists no faces" in damaged.stderr, damaged.stderr
 
 
@@ -154,14 +157,20 @@ def test_transfer_on_synthetic_crops(tmp_path, trained):
     made = gankit("data", "synth", "--n", "2", "--size", "64", "--out", str(tmp_path / "faces"))
     assert made.returncode == 0, made.stderr
     source, target = tmp_path / "faces" / "face-00000.png", tmp_path / "faces" / "face-00001.png"
-    result = gankit("transfer", str(source), str(target), "--checkpoint", str(trained.run_dir), "-o", str(tmp_path / "out"))
-    assert result.returncode == 0, result.stderr
     from PIL import Image
 
-    out = tmp_path / "out" / "face-00001-with-face-00000-expression.png"
-    assert Image.open(out).size == (64, 64)
-    marks = np.asarray(Image.open(tmp_path / "out" / "face-00001-with-face-00000-landmarks.png"))
-    assert marks.shape == (64, 64, 3) and marks.max() > 128 and (marks < 64).mean() > 0.5  # lines on black
+    outputs = {}
+    for method in ("gan", "warp"):
+        result = gankit("transfer", str(source), str(target), "--checkpoint", str(trained.run_dir), "-o",
+                        str(tmp_path / "out"), "--method", method)
+        assert result.returncode == 0, result.stderr
+        name = f"face-00001-with-face-00000-expression{'-warp' if method == 'warp' else ''}.png"
+        outputs[method] = np.asarray(Image.open(tmp_path / "out" / name)).astype(int)
+        assert outputs[method].shape == (64, 64, 3)
+        marks = np.asarray(Image.open(tmp_path / "out" / "face-00001-with-face-00000-landmarks.png"))
+        assert marks.shape == (64, 64, 3) and marks.max() > 128 and (marks < 64).mean() > 0.5  # lines on black
+    # the tiny U-Net starts as the identity over the warped target and barely trained: the two nearly agree
+    assert np.abs(outputs["gan"] - outputs["warp"]).mean() < 8
 
 
 def _has_detector() -> bool:
@@ -171,6 +180,12 @@ def _has_detector() -> bool:
 
 
 def test_transfer_errors_are_one_line(tmp_path, trained, baseline):
+    made = gankit("data", "synth", "--n", "2", "--size", "64", "--out", str(tmp_path / "faces"))
+    assert made.returncode == 0, made.stderr
+    faces = [str(tmp_path / "faces" / f"face-0000{i}.png") for i in (0, 1)]
+    no_landmarks = gankit("transfer", *faces, "--checkpoint", str(baseline.run_dir), "--method", "warp")
+    assert no_landmarks.returncode == 1 and no_landmarks.stderr.count("\n") == 1, no_landmarks.stderr
+    assert "without the fusion module" in no_landmarks.stderr
     from PIL import Image
 
     blank = tmp_path / "blank.png"
@@ -213,14 +228,19 @@ def test_transfer_onto_the_astronaut_photo(tmp_path, trained):
 
 
 def test_evaluation_against_the_true_images_with_both_baselines(trained, baseline):
-    scores = api.evaluate(trained.checkpoint, ["transfer"], count=4, baseline=baseline.checkpoint)
-    for method in ("expression", "no-fusion", "unchanged"):
+    scores = api.evaluate(trained.checkpoint, ["transfer"], count=16, baseline=baseline.checkpoint)
+    for method in ("expression", "no-fusion", "unchanged", "warp-phi", "warp-true", "warp-classical"):
         assert 0 < scores[f"{method}/ssim"] < 1 and 0 < scores[f"{method}/psnr"] < 60
+    # the warp to the true landmarks moves the features where the truth has them: far better than no change
+    assert scores["warp-true/psnr_features"] > scores["unchanged/psnr_features"] + 1
+    # the teeth case, on its own: targets showing their teeth whose truths' mouths are closed
+    assert 0 < scores["teeth/triples"] < 16
+    assert scores["teeth/unchanged/psnr_features"] < scores["unchanged/psnr_features"]  # a harder case
     assert scores["unchanged/landmark_l1"] > 0  # the target's own landmarks are not the truth's
     # the target differs from the truth most where the expression lives: eyes, brows, mouth
     assert scores["unchanged/psnr_features"] < scores["unchanged/psnr"]
     shown = gankit("eval", "expression", "--checkpoint", str(trained.run_dir), "--baseline", str(baseline.run_dir),
-                   "-n", "4")
+                   "-n", "16")
     assert shown.returncode == 0, shown.stderr
     lines = dict(line.split() for line in shown.stdout.splitlines())
     assert float(lines["unchanged/psnr"]) == pytest.approx(scores["unchanged/psnr"], rel=1e-4)

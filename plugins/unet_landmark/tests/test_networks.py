@@ -110,7 +110,7 @@ def test_fusion_adds_a_decoded_deviation_to_the_target_landmarks():
 
 
 def test_a_residual_unet_starts_as_the_target_unchanged():
-    from gankit_unet_landmark.networks import init_weights
+    from gankit_core.weights import init_weights
 
     plain, residual = UNet(image_size=64, width=8), UNet(image_size=64, width=8, residual=True, identity_start=True)
     residual.apply(init_weights)  # the model's initialisation keeps the identity start
@@ -129,7 +129,7 @@ def test_a_residual_unet_starts_as_the_target_unchanged():
 
 
 def test_the_fusion_module_can_start_at_the_target_landmarks():
-    from gankit_unet_landmark.networks import init_weights
+    from gankit_core.weights import init_weights
 
     fusion = LandmarkFusion(image_size=64, width=8, identity_start=True)
     fusion.apply(init_weights)

@@ -1,0 +1,113 @@
+"""The landmark-driven warps (the expression model's baselines) and reading points back off a landmark image."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from gankit_unet_landmark.model import landmark_images
+from gankit_unet_landmark.reading import read_points
+from gankit_unet_landmark.warp import (
+    MOVING,
+    aligned_source_points,
+    feature_masks,
+    frame_points,
+    local_warp,
+    piecewise_affine,
+    warp_coordinates,
+)
+
+from gankit_core.data.synthetic import EXPRESSIONS, render_faces
+
+SIZE = 64
+
+
+def faces(expression: str, identities=(3, 8, 21)):
+    """Images in [-1, 1] (N x 3 x SIZE x SIZE) and their exact landmarks of the identities with one expression."""
+    count = len(identities)
+    images, points = render_faces(0, identities, [EXPRESSIONS.index(expression)] * count, [1.0] * count, SIZE)
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1, torch.from_numpy(points).float()
+
+
+def test_the_warp_takes_the_landmarks_exactly_to_the_requested_points():
+    _, neutral = faces("neutral")
+    _, surprised = faces("surprise")
+    for before, after in zip(neutral.double().numpy(), surprised.double().numpy(), strict=True):
+        # the output pixel at each requested point is read from the landmark's old place
+        assert np.allclose(warp_coordinates(before, after, after, SIZE), before, atol=1e-6)
+
+
+def test_the_warp_moves_a_face_to_the_other_expression():
+    """Warping happy faces to their own sad landmarks brings every face closer to its sad render where the expression
+    lives (measured: at least +1.1 dB on each of 14 faces)."""
+    from gankit_unet_landmark.evaluation import feature_mask, masked_psnr
+
+    identities = tuple(range(0, 40, 3))
+    happy, happy_points = faces("happiness", identities)
+    sad, sad_points = faces("sadness", identities)
+    features = feature_mask(happy_points, sad_points, SIZE)
+    gain = masked_psnr(local_warp(happy, happy_points, sad_points), sad, features) - masked_psnr(happy, sad, features)
+    assert (gain > 0.5).all()
+
+
+def test_the_warp_is_the_identity_when_no_point_moves():
+    images, points = faces("happiness")
+    assert torch.allclose(piecewise_affine(images, points, points), images, atol=1e-5)
+    assert torch.equal(local_warp(images, points, points)[:, :, :SIZE // 4], images[:, :, :SIZE // 4])
+    assert torch.allclose(local_warp(images, points, points), images, atol=1e-5)
+
+
+def test_the_local_warp_changes_only_the_features():
+    images, points = faces("neutral")
+    _, moved = faces("anger")
+    warped = local_warp(images, points, moved)
+    mask = feature_masks(points, moved, SIZE)
+    assert torch.equal(warped * (mask == 0), images * (mask == 0))  # outside the features: every pixel as it was
+    assert (warped != images).any()
+    assert mask.mean() < 0.2  # brows, eyes and mouth: a small part of the face
+
+
+def test_the_warp_is_scikit_images_piecewise_affine_transform():
+    from skimage.transform import PiecewiseAffineTransform
+
+    _, before = faces("sadness")
+    _, after = faces("fear")
+    ys, xs = np.mgrid[0:SIZE, 0:SIZE] + 0.5
+    pixels = np.stack([xs.ravel(), ys.ravel()], 1)
+    frame = frame_points(SIZE)
+    for old, new in zip(before.double().numpy(), after.double().numpy(), strict=True):
+        inverse = PiecewiseAffineTransform.from_estimate(np.concatenate([new, frame]) - 0.5,
+                                                         np.concatenate([old, frame]) - 0.5)
+        assert np.allclose(warp_coordinates(old, new, pixels, SIZE), inverse(pixels - 0.5) + 0.5, atol=1e-8)
+
+
+def test_the_classical_alignment_carries_the_source_points_by_a_similarity():
+    _, target = faces("neutral")
+    angle = torch.tensor(0.1)
+    rotation = torch.tensor([[angle.cos(), -angle.sin()], [angle.sin(), angle.cos()]])
+    source = 1.3 * target @ rotation.T + torch.tensor([5.0, -3.0])  # the same face, bigger, turned and shifted
+    assert torch.allclose(aligned_source_points(source, target), target, atol=1e-3)
+    _, other = faces("surprise")
+    aligned = aligned_source_points(other, target)
+    still = np.setdiff1d(np.arange(68), MOVING)
+    assert torch.equal(aligned[:, still], target[:, still])  # the jaw and nose stay the target's
+
+
+@pytest.mark.parametrize("size", [64, 128])
+def test_points_read_off_a_landmark_image_draw_that_image(size):
+    """From a face's neutral points, reading its surprised landmark image moves the brows most of the way to their
+    true places and draws an image ten times closer to the one read; reading the start's own image keeps it."""
+    scale = size / SIZE
+    _, start = faces("neutral")
+    _, truth = faces("surprise")
+    start, truth = start * scale, truth * scale
+    thickness, blur = max(1.0, size / 128), 1.0 * scale
+    image = landmark_images(truth, size, thickness, blur)
+    read = read_points(image, start, thickness, blur)
+    drawn = landmark_images(read, size, thickness, blur)
+    assert (drawn - image).abs().mean() < 0.1 * (landmark_images(start, size, thickness, blur) - image).abs().mean()
+    brows = slice(17, 27)
+    assert (read[:, brows] - truth[:, brows]).norm(dim=-1).mean() < 0.3 * (start[:, brows] - truth[:, brows]).norm(
+        dim=-1).mean()
+    unchanged = read_points(landmark_images(start, size, thickness, blur), start, thickness, blur)
+    assert (unchanged - start).norm(dim=-1).max() < 0.1 * scale
