@@ -15,7 +15,8 @@ from gankit_core import api
 from gankit_core.engine import bench, peak
 from gankit_core.engine.peak import ConvShape, Peak, conv_peak, machine_key, measure_peak
 
-TINY = ConvShape("3x3 conv 8->8 on 16x16", 2, 8, 8, 3, 1, 1, 16)
+# Large enough that its rate, rounded to 0.1 GFLOP/s, is above zero even on a loaded machine (28 MFLOP a call).
+TINY = ConvShape("3x3 conv 16->16 on 32x32", 2, 16, 16, 3, 1, 1, 32)
 
 
 def test_the_machine_key_names_the_cpu_threads_and_torch_or_the_gpu():
@@ -31,7 +32,7 @@ def test_a_cpu_peak_is_measured_on_real_convolutions():
     result = measure_peak(torch.device("cpu"), "fp32", shapes=(TINY,))
     assert result.precision == "fp32" and result.gflops > 0.01
     assert result.shapes == {TINY.label: result.gflops} and result.machine == machine_key(torch.device("cpu"))
-    assert peak.conv_flops(TINY) == 3 * 2 * (2 * 8 * 8 * 9 * 16 * 16)  # forward, input and weight gradients
+    assert peak.conv_flops(TINY) == 3 * 2 * (2 * 16 * 16 * 9 * 32 * 32)  # forward, input and weight gradients
 
 
 def test_a_gpu_peak_uses_large_batches_autotuned_cudnn_and_tf32(monkeypatch):
