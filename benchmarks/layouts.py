@@ -74,7 +74,7 @@ def race(steps: dict, rounds: int) -> None:
 
 def parts(size: int, precision: str) -> None:
     """CycleGAN's networks forward and backward, and single layers, in either memory format."""
-    from gankit_cyclegan.networks import init_weights
+    from gankit_core.weights import init_weights
 
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     torch.manual_seed(0)
