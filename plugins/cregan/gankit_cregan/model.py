@@ -65,6 +65,9 @@ class CREGANConfig(ModelConfig):
     fade: int = 3  # G's change fades to 0 over this many pixels inside the area's edge, at 64 px (0: none) [-]
     g_warmup: int = 50  # iterations the critic trains alone before G's first update [0]
     idt_weight: float = 100.0  # L1 weight on G's change to its input (CycleGAN's identity term) [0]
+    # L1 weight of the self-supervised harmonisation task (gankit_cregan.harmonize: a face's own area recoloured
+    # onto its partner's tone, blended back as G's inputs are, G asked to restore the face) [0]
+    harmonize_weight: float = 0.0
     band: int = 0  # the feathered band's width in pixels at 64 px, scaled with the image size (0: none) [-]
     smooth: int = 5  # G's change to its input is box-blurred over this many pixels at 64 px (0: none) [0]
     residual: bool = True  # G predicts a correction added to its input [False: G predicts the image]
@@ -88,6 +91,8 @@ class CREGANConfig(ModelConfig):
             raise ConfigError(f"band and smooth must be 0 or more pixels, not {self.band} and {self.smooth}")
         if self.identity_start and not self.residual:
             raise ConfigError("identity_start needs residual=true: only a residual generator can start as the identity")
+        if self.harmonize_weight < 0:
+            raise ConfigError(f"harmonize_weight must be 0 or more, not {self.harmonize_weight}")
         if self.g_lr <= 0:
             raise ConfigError(f"g_lr must be positive, not {self.g_lr}")
 
@@ -187,13 +192,27 @@ class CREGAN(Model):
             return None
         return api.create_component("layer", "poisson-blend", mixed=self.config.blend == "poisson-mixed")
 
+    def blended(self, targets: Tensor, pasted: Tensor, mask: Tensor) -> Tensor:
+        """``pasted`` (``targets`` with other content where ``mask`` is 1) as G refines it: the paste itself (Eq. 1)
+        or Poisson-blended into ``targets`` (``blend``)."""
+        if self.poisson is None:
+            return pasted
+        return self.poisson(targets, pasted, mask).to(pasted.dtype)
+
     def exchanged(self, a: Tensor, b: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         """What G refines: a with b's region and b with a's, pasted (Eq. 1) or Poisson-blended (``blend``)."""
-        pasted = torch.cat(exchange(a, b, mask))
-        if self.poisson is not None:
-            both = torch.cat([mask, mask])
-            pasted = self.poisson(torch.cat([a, b]), pasted, both).to(pasted.dtype)
-        return pasted.chunk(2)
+        return self.blended(torch.cat([a, b]), torch.cat(exchange(a, b, mask)), torch.cat([mask, mask])).chunk(2)
+
+    def harmonization_loss(self, generator: nn.Module, real: Tensor, partner: Tensor, mask: Tensor,
+                           composite: Tensor | None) -> Tensor:
+        """L1 between a face and G~'s output for that face with its own area recoloured onto the partner's tone and
+        blended back (``gankit_cregan.harmonize``): a task with a known answer, on the inputs G sees."""
+        from gankit_cregan.harmonize import recolour_area
+
+        with torch.no_grad():
+            inputs = self.blended(real, recolour_area(real, partner, mask), mask)
+        restored = self.generate_composed(generator, inputs, composite)
+        return (restored.float() - real.float()).abs().mean()
 
     def generate_composed(self, generator: nn.Module, inputs: Tensor, composite: Tensor | None) -> Tensor:
         """G~(X') = X' + F S(G(X') - X'): G's change to its input, low-passed by S (a ``smooth``-pixel box blur;
@@ -252,6 +271,11 @@ class CREGAN(Model):
                 loss_g = adversarial + self.config.rec_weight * reconstruction
                 if self.config.idt_weight:
                     loss_g = loss_g + self.config.idt_weight * (fakes.float() - inputs.float()).abs().mean()
+                if self.config.harmonize_weight:
+                    harmonization = self.harmonization_loss(nets.generator, real, real[partner], mask,
+                                                            None if composite is None else composite[:n])
+                    loss_g = loss_g + self.config.harmonize_weight * harmonization
+                    out["loss_harmonize"] = harmonization.detach()
             step.optimize("generator", loss_g)
             out.update(loss_g=loss_g.detach(), loss_adv=adversarial.detach(), loss_rec=reconstruction.detach())
         return out
