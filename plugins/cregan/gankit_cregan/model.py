@@ -22,6 +22,12 @@ What G refines (a gankit deviation, config ``blend``): the paper's X' is Eq. 1's
 "poisson" or "poisson-mixed" X' is that paste Poisson-blended into its face, exactly as OpenCV's seamlessClone
 blends it (``gankit_cregan.poisson``, differentiable), in Eq. 1 and in Eq. 2's exchange back alike. With G's
 identity start, G~ then starts at the classical tool's output instead of the paste.
+
+A training signal that needs no truth (a gankit addition, config ``harmonize_weight``): over a Poisson blend the
+critic finds nothing to tell fakes from reals, so beside Eq. 6 G is also trained to restore a face X from X's own
+exchange area recoloured onto its partner's tone and blended back the same way (``gankit_cregan.harmonize``):
+  L_harm = |G~(P(X, T(X, X_j))) - X|_1   (P: the blend G refines, T: X's area moved onto X_j's Lab mean and spread)
+  L_G = -E[D(G~(X'), LM)] + lambda_rec L_rec + lambda_idt |G~(X') - X'|_1 + lambda_harm L_harm
 """
 
 from __future__ import annotations
@@ -63,13 +69,13 @@ class CREGANConfig(ModelConfig):
     blend: str = "poisson-mixed"  # the classical composite G refines: paste (Eq. 1), poisson, poisson-mixed ["paste"]
     composite: str = "band"  # where G's output is used: "band" (exchange area + feathered band) ["whole"]
     fade: int = 3  # G's change fades to 0 over this many pixels inside the area's edge, at 64 px (0: none) [-]
-    g_warmup: int = 50  # iterations the critic trains alone before G's first update [0]
+    g_warmup: int = 0  # iterations the critic trains alone before G's first update [0]
     idt_weight: float = 100.0  # L1 weight on G's change to its input (CycleGAN's identity term) [0]
     # L1 weight of the self-supervised harmonisation task (gankit_cregan.harmonize: a face's own area recoloured
     # onto its partner's tone, blended back as G's inputs are, G asked to restore the face) [0]
-    harmonize_weight: float = 0.0
+    harmonize_weight: float = 1000.0
     band: int = 0  # the feathered band's width in pixels at 64 px, scaled with the image size (0: none) [-]
-    smooth: int = 5  # G's change to its input is box-blurred over this many pixels at 64 px (0: none) [0]
+    smooth: int = 0  # G's change to its input is box-blurred over this many pixels at 64 px (0: none) [0]
     residual: bool = True  # G predicts a correction added to its input [False: G predicts the image]
     identity_start: bool = True  # the residual's last conv starts at zero, so G starts as the identity [-]
     g_width: int = 64
@@ -135,10 +141,11 @@ class CREGAN(Model):
                       "OpenCV's mixed Poisson blend",
                       {"steps": 150, "image_size": 64, "batch_size": 8, "g_width": 32, "d_width": 32,
                        "sample_every": 50},
-                      measured="150 it, 2 min 21 s on 2 cores; eyes 29.95 dB vs Poisson mixed 29.74 (paste 21.30), "
-                               "mouth 41.82 vs 41.92 (paste 31.43) (docs/models/cregan.md)"),
+                      measured="150 it, 4 min 22 s on 2 cores (about 3 min 10 s uncontended); eyes 30.28 dB vs "
+                               "Poisson mixed 29.74 (paste 21.30), mouth 41.93 vs 41.92 (paste 31.43) "
+                               "(docs/models/cregan.md)"),
     }
-    config_version = 3
+    config_version = 4
     config_migrations = {
         # Version 1: every config saved before versions were recorded. The first CREGAN had G predict the whole
         # image from a random start, at the critic's rate, used everywhere (the paper's form); the keys below came
@@ -149,6 +156,9 @@ class CREGAN(Model):
         # Version 2: before G refined a Poisson blend. G refined the plain paste with no fade, no critic-only
         # warm-up and no identity term; these values reproduce it exactly.
         2: ConfigMigration(added={"blend": "paste", "fade": 0, "g_warmup": 0, "idt_weight": 0.0}),
+        # Version 3: before the harmonisation task. Its other changes (smooth 5 -> 0, g_warmup 50 -> 0) are defaults
+        # of keys every version-3 config holds, so only the new key needs its old value.
+        3: ConfigMigration(added={"harmonize_weight": 0.0}),
     }
 
     def build(self) -> dict[str, nn.Module]:
