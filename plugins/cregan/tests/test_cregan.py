@@ -286,21 +286,24 @@ def test_a_short_run_stays_at_poisson_mixed_and_ahead_of_the_other_blends(tmp_pa
 
 
 @pytest.mark.slow
-def test_make_run_is_level_with_poisson_mixed_and_ahead_of_the_other_blends(tmp_path):
-    """docs/models/cregan.md's table, 128 held-out pairs: at make run's settings and iterations (measured from a
-    clean clone, 2 threads) G is ahead of the paste, the feather, the colour transfer and normal Poisson on every
-    figure, and level with Poisson mixed: eyes +0.21 dB PSNR, -0.0027 SSIM, -0.003 dB border; mouth -0.10 dB,
-    -0.0003, -0.26 dB. The margins below hold those figures with room for run-to-run noise."""
+def test_make_run_is_ahead_of_poisson_mixed_on_the_eyes_level_on_the_mouth_and_ahead_of_the_other_blends(tmp_path):
+    """docs/models/cregan.md's table, 128 held-out pairs: at make run's settings and iterations (config version 4,
+    2 threads) G is ahead of the paste, the feather, the colour transfer and normal Poisson on every figure; against
+    Poisson mixed it measured eyes +0.54 dB PSNR, +0.0035 SSIM, +0.38 dB border, mouth +0.015 dB, +0.000007,
+    +0.024 dB. The bounds below hold the eyes' lead at about half its size and the mouth at level, with room for
+    run-to-run noise."""
     result = api.train(api.create_model("cregan", preset="cpu"), out=tmp_path, progress=False)  # make run's 150
     scores = api.evaluate(result.checkpoint, ["exchange"], count=128)
-    level = {"psnr": 0.3, "ssim": 0.005, "psnr_inside": 0.3, "psnr_border": 0.5}  # how far G may trail Poisson mixed
-    for region in ("eyes", "mouth"):
-        for metric, margin in level.items():
+    lead = {"eyes": {"psnr": 0.25, "ssim": 0.0015, "psnr_inside": 0.25, "psnr_border": 0.15},  # G - Poisson mixed >
+            "mouth": {"psnr": -0.05, "ssim": -0.0002, "psnr_inside": -0.05, "psnr_border": -0.1}}
+    for region, bounds in lead.items():
+        for metric, bound in bounds.items():
             gan = scores[f"{region}/gan_{metric}"]
-            assert gan > scores[f"{region}/poisson-mixed_{metric}"] - margin, (region, metric)
+            assert gan - scores[f"{region}/poisson-mixed_{metric}"] > bound, (region, metric)
             for other in ("paste", "feather", "colour", "poisson"):
                 assert gan > scores[f"{region}/{other}_{metric}"], (region, metric, other)
         assert scores[f"{region}/gan_seam"] < scores[f"{region}/colour_seam"]
+    assert scores["eyes/gan_seam"] < scores["eyes/poisson-mixed_seam"]
 
 
 def test_trains_on_a_celeba_folder_with_its_landmark_file(tmp_path):
