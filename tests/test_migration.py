@@ -173,12 +173,13 @@ CREGAN_TINY = {"image_size": 64, "batch_size": 4, "g_width": 4, "d_width": 4,
                "data": "synthetic-faces:n=16,identities=8"}
 # What config version 1 of cregan meant (the first CREGAN): G the whole image from a random start, trained at the
 # critic's rate, every third iteration (n_critic's default then; always saved, so it travels with the config), over
-# the plain paste (version 3 made G refine a Poisson blend, with a fade, a critic-only warm-up and an identity term).
+# the plain paste (version 3 made G refine a Poisson blend, with a fade, a critic-only warm-up and an identity term;
+# version 4 added the harmonisation task).
 CREGAN_VERSION_1 = {"n_critic": 3, "g_lr": 0.001, "composite": "whole", "band": 0, "residual": False,
                     "identity_start": False, "smooth": 0, "blend": "paste", "fade": 0, "g_warmup": 0,
-                    "idt_weight": 0.0}
+                    "idt_weight": 0.0, "harmonize_weight": 0.0}
 CREGAN_ADDED_SINCE = ("g_lr", "composite", "band", "residual", "identity_start", "smooth", "blend", "fade", "g_warmup",
-                      "idt_weight")
+                      "idt_weight", "harmonize_weight")
 
 EXPRESSION_TINY = {"image_size": 32, "batch_size": 4, "g_width": 4, "d_width": 4, "fusion_width": 4,
                    "fusion_d_width": 4, "fusion_steps": 2, "transfer_steps": 2,

@@ -22,6 +22,12 @@ What G refines (a gankit deviation, config ``blend``): the paper's X' is Eq. 1's
 "poisson" or "poisson-mixed" X' is that paste Poisson-blended into its face, exactly as OpenCV's seamlessClone
 blends it (``gankit_cregan.poisson``, differentiable), in Eq. 1 and in Eq. 2's exchange back alike. With G's
 identity start, G~ then starts at the classical tool's output instead of the paste.
+
+A training signal that needs no truth (a gankit addition, config ``harmonize_weight``): over a Poisson blend the
+critic finds nothing to tell fakes from reals, so beside Eq. 6 G is also trained to restore a face X from X's own
+exchange area recoloured onto its partner's tone and blended back the same way (``gankit_cregan.harmonize``):
+  L_harm = |G~(P(X, T(X, X_j))) - X|_1   (P: the blend G refines, T: X's area moved onto X_j's Lab mean and spread)
+  L_G = -E[D(G~(X'), LM)] + lambda_rec L_rec + lambda_idt |G~(X') - X'|_1 + lambda_harm L_harm
 """
 
 from __future__ import annotations
@@ -63,10 +69,13 @@ class CREGANConfig(ModelConfig):
     blend: str = "poisson-mixed"  # the classical composite G refines: paste (Eq. 1), poisson, poisson-mixed ["paste"]
     composite: str = "band"  # where G's output is used: "band" (exchange area + feathered band) ["whole"]
     fade: int = 3  # G's change fades to 0 over this many pixels inside the area's edge, at 64 px (0: none) [-]
-    g_warmup: int = 50  # iterations the critic trains alone before G's first update [0]
+    g_warmup: int = 0  # iterations the critic trains alone before G's first update [0]
     idt_weight: float = 100.0  # L1 weight on G's change to its input (CycleGAN's identity term) [0]
+    # L1 weight of the self-supervised harmonisation task (gankit_cregan.harmonize: a face's own area recoloured
+    # onto its partner's tone, blended back as G's inputs are, G asked to restore the face) [0]
+    harmonize_weight: float = 1000.0
     band: int = 0  # the feathered band's width in pixels at 64 px, scaled with the image size (0: none) [-]
-    smooth: int = 5  # G's change to its input is box-blurred over this many pixels at 64 px (0: none) [0]
+    smooth: int = 0  # G's change to its input is box-blurred over this many pixels at 64 px (0: none) [0]
     residual: bool = True  # G predicts a correction added to its input [False: G predicts the image]
     identity_start: bool = True  # the residual's last conv starts at zero, so G starts as the identity [-]
     g_width: int = 64
@@ -88,6 +97,8 @@ class CREGANConfig(ModelConfig):
             raise ConfigError(f"band and smooth must be 0 or more pixels, not {self.band} and {self.smooth}")
         if self.identity_start and not self.residual:
             raise ConfigError("identity_start needs residual=true: only a residual generator can start as the identity")
+        if self.harmonize_weight < 0:
+            raise ConfigError(f"harmonize_weight must be 0 or more, not {self.harmonize_weight}")
         if self.g_lr <= 0:
             raise ConfigError(f"g_lr must be positive, not {self.g_lr}")
 
@@ -130,10 +141,11 @@ class CREGAN(Model):
                       "OpenCV's mixed Poisson blend",
                       {"steps": 150, "image_size": 64, "batch_size": 8, "g_width": 32, "d_width": 32,
                        "sample_every": 50},
-                      measured="150 it, 2 min 21 s on 2 cores; eyes 29.95 dB vs Poisson mixed 29.74 (paste 21.30), "
-                               "mouth 41.82 vs 41.92 (paste 31.43) (docs/models/cregan.md)"),
+                      measured="150 it, 4 min 22 s on 2 cores (about 3 min 10 s uncontended); eyes 30.28 dB vs "
+                               "Poisson mixed 29.74 (paste 21.30), mouth 41.93 vs 41.92 (paste 31.43) "
+                               "(docs/models/cregan.md)"),
     }
-    config_version = 3
+    config_version = 4
     config_migrations = {
         # Version 1: every config saved before versions were recorded. The first CREGAN had G predict the whole
         # image from a random start, at the critic's rate, used everywhere (the paper's form); the keys below came
@@ -144,6 +156,9 @@ class CREGAN(Model):
         # Version 2: before G refined a Poisson blend. G refined the plain paste with no fade, no critic-only
         # warm-up and no identity term; these values reproduce it exactly.
         2: ConfigMigration(added={"blend": "paste", "fade": 0, "g_warmup": 0, "idt_weight": 0.0}),
+        # Version 3: before the harmonisation task. Its other changes (smooth 5 -> 0, g_warmup 50 -> 0) are defaults
+        # of keys every version-3 config holds, so only the new key needs its old value.
+        3: ConfigMigration(added={"harmonize_weight": 0.0}),
     }
 
     def build(self) -> dict[str, nn.Module]:
@@ -187,13 +202,27 @@ class CREGAN(Model):
             return None
         return api.create_component("layer", "poisson-blend", mixed=self.config.blend == "poisson-mixed")
 
+    def blended(self, targets: Tensor, pasted: Tensor, mask: Tensor) -> Tensor:
+        """``pasted`` (``targets`` with other content where ``mask`` is 1) as G refines it: the paste itself (Eq. 1)
+        or Poisson-blended into ``targets`` (``blend``)."""
+        if self.poisson is None:
+            return pasted
+        return self.poisson(targets, pasted, mask).to(pasted.dtype)
+
     def exchanged(self, a: Tensor, b: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         """What G refines: a with b's region and b with a's, pasted (Eq. 1) or Poisson-blended (``blend``)."""
-        pasted = torch.cat(exchange(a, b, mask))
-        if self.poisson is not None:
-            both = torch.cat([mask, mask])
-            pasted = self.poisson(torch.cat([a, b]), pasted, both).to(pasted.dtype)
-        return pasted.chunk(2)
+        return self.blended(torch.cat([a, b]), torch.cat(exchange(a, b, mask)), torch.cat([mask, mask])).chunk(2)
+
+    def harmonization_loss(self, generator: nn.Module, real: Tensor, partner: Tensor, mask: Tensor,
+                           composite: Tensor | None) -> Tensor:
+        """L1 between a face and G~'s output for that face with its own area recoloured onto the partner's tone and
+        blended back (``gankit_cregan.harmonize``): a task with a known answer, on the inputs G sees."""
+        from gankit_cregan.harmonize import recolour_area
+
+        with torch.no_grad():
+            inputs = self.blended(real, recolour_area(real, partner, mask), mask)
+        restored = self.generate_composed(generator, inputs, composite)
+        return (restored.float() - real.float()).abs().mean()
 
     def generate_composed(self, generator: nn.Module, inputs: Tensor, composite: Tensor | None) -> Tensor:
         """G~(X') = X' + F S(G(X') - X'): G's change to its input, low-passed by S (a ``smooth``-pixel box blur;
@@ -252,6 +281,11 @@ class CREGAN(Model):
                 loss_g = adversarial + self.config.rec_weight * reconstruction
                 if self.config.idt_weight:
                     loss_g = loss_g + self.config.idt_weight * (fakes.float() - inputs.float()).abs().mean()
+                if self.config.harmonize_weight:
+                    harmonization = self.harmonization_loss(nets.generator, real, real[partner], mask,
+                                                            None if composite is None else composite[:n])
+                    loss_g = loss_g + self.config.harmonize_weight * harmonization
+                    out["loss_harmonize"] = harmonization.detach()
             step.optimize("generator", loss_g)
             out.update(loss_g=loss_g.detach(), loss_adv=adversarial.detach(), loss_rec=reconstruction.detach())
         return out

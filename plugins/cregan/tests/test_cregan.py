@@ -53,7 +53,7 @@ def test_feather_mask_grows_the_exchange_area_by_a_linear_band():
 
 
 def test_identity_start_is_the_paste_and_g_changes_only_the_area_and_its_band():
-    model = api.create_model("cregan", **TINY, blend="paste", fade=0)  # the paper's paste as what G refines
+    model = api.create_model("cregan", **TINY, blend="paste", fade=0, smooth=5)  # the paper's paste as G's input
     generator = model.build()["generator"]
     nets = type("Nets", (), {"generator": generator})()
     a, b = torch.rand(2, 3, 64, 64) * 2 - 1, torch.rand(2, 3, 64, 64) * 2 - 1
@@ -109,6 +109,7 @@ def test_short_training_run_has_finite_losses(tmp_path, precision):
     result = check_model_contract("cregan", tmp_path, steps=3, precision=precision, n_critic=3, g_warmup=0, **TINY)
     rows = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
     assert "loss_rec" in rows[2] and "loss_rec" not in rows[0]  # the paper's trainG 3: G on every third iteration
+    assert np.isfinite(rows[2]["loss_harmonize"]) and rows[2]["loss_harmonize"] > 0  # the harmonisation task, default on
     assert all(np.isfinite(row["loss_d"]) and np.isfinite(row["gp"]) for row in rows)
     # The penalty reads the critic's gradient at the interpolates: a penalty cut off from the critic (no gradient)
     # is exactly (0 - 1)^2 = 1 at every step, and one cut off from the interpolates would not move between steps.
@@ -265,15 +266,14 @@ MARGINS = {"psnr": 0.1, "ssim": 0.001, "psnr_border": 0.1}
 
 
 def test_a_short_run_stays_at_poisson_mixed_and_ahead_of_the_other_blends(tmp_path):
-    """G starts at Poisson mixed (the best classical blend) and, at make run's size (the cpu preset), does not fall behind it in a
-    short run: 30 iterations, G updated from the 10th, on 32 held-out pairs (over Poisson the critic has nothing
-    that moves G far in this budget: see docs/models/cregan.md). Measured on one thread (more threads change the
-    summation order, so the trajectory): see MARGINS. Poisson mixed is itself ahead of every other
-    blend, so G is too."""
+    """G starts at Poisson mixed (the best classical blend) and, at make run's size (the cpu preset, today's
+    defaults: the harmonisation task on), does not fall behind it in a short run: 30 iterations on 32 held-out
+    pairs. Measured on one thread (more threads change the summation order, so the trajectory): see MARGINS.
+    Poisson mixed is itself ahead of every other blend, so G is too."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        result = api.train(api.create_model("cregan", preset="cpu", g_warmup=10), steps=30, out=tmp_path, progress=False)
+        result = api.train(api.create_model("cregan", preset="cpu"), steps=30, out=tmp_path, progress=False)
         scores = api.evaluate(result.checkpoint, ["exchange"], count=32)
     finally:
         torch.set_num_threads(threads)
@@ -286,21 +286,24 @@ def test_a_short_run_stays_at_poisson_mixed_and_ahead_of_the_other_blends(tmp_pa
 
 
 @pytest.mark.slow
-def test_make_run_is_level_with_poisson_mixed_and_ahead_of_the_other_blends(tmp_path):
-    """docs/models/cregan.md's table, 128 held-out pairs: at make run's settings and iterations (measured from a
-    clean clone, 2 threads) G is ahead of the paste, the feather, the colour transfer and normal Poisson on every
-    figure, and level with Poisson mixed: eyes +0.21 dB PSNR, -0.0027 SSIM, -0.003 dB border; mouth -0.10 dB,
-    -0.0003, -0.26 dB. The margins below hold those figures with room for run-to-run noise."""
+def test_make_run_is_ahead_of_poisson_mixed_on_the_eyes_level_on_the_mouth_and_ahead_of_the_other_blends(tmp_path):
+    """docs/models/cregan.md's table, 128 held-out pairs: at make run's settings and iterations (config version 4,
+    2 threads) G is ahead of the paste, the feather, the colour transfer and normal Poisson on every figure; against
+    Poisson mixed it measured eyes +0.54 dB PSNR, +0.0035 SSIM, +0.38 dB border, mouth +0.015 dB, +0.000007,
+    +0.024 dB. The bounds below hold the eyes' lead at about half its size and the mouth at level, with room for
+    run-to-run noise."""
     result = api.train(api.create_model("cregan", preset="cpu"), out=tmp_path, progress=False)  # make run's 150
     scores = api.evaluate(result.checkpoint, ["exchange"], count=128)
-    level = {"psnr": 0.3, "ssim": 0.005, "psnr_inside": 0.3, "psnr_border": 0.5}  # how far G may trail Poisson mixed
-    for region in ("eyes", "mouth"):
-        for metric, margin in level.items():
+    lead = {"eyes": {"psnr": 0.25, "ssim": 0.0015, "psnr_inside": 0.25, "psnr_border": 0.15},  # G - Poisson mixed >
+            "mouth": {"psnr": -0.05, "ssim": -0.0002, "psnr_inside": -0.05, "psnr_border": -0.1}}
+    for region, bounds in lead.items():
+        for metric, bound in bounds.items():
             gan = scores[f"{region}/gan_{metric}"]
-            assert gan > scores[f"{region}/poisson-mixed_{metric}"] - margin, (region, metric)
+            assert gan - scores[f"{region}/poisson-mixed_{metric}"] > bound, (region, metric)
             for other in ("paste", "feather", "colour", "poisson"):
                 assert gan > scores[f"{region}/{other}_{metric}"], (region, metric, other)
         assert scores[f"{region}/gan_seam"] < scores[f"{region}/colour_seam"]
+    assert scores["eyes/gan_seam"] < scores["eyes/poisson-mixed_seam"]
 
 
 def test_trains_on_a_celeba_folder_with_its_landmark_file(tmp_path):
