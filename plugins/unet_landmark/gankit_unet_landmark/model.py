@@ -159,8 +159,10 @@ class ExpressionTransfer(Model):
                       "transfer steps on 4096 triples",
                       {"image_size": 64, "g_width": 32, "d_width": 32, "fusion_steps": 1000, "transfer_steps": 1500,
                        "data": "synthetic-expression:n=4096,identities=400", "sample_every": 2500},
-                      measured="6.4 min on one thread of the 2-core CPU (shared); SSIM 0.975 / 35.8 dB against the "
-                               "truth vs 0.965 / 33.9 for the target unchanged (docs/models/expression.md)"),
+                      measured="9.7 min on one thread of the 2-core CPU (176 s fusion + 404 s transfer); SSIM 0.979 / "
+                               "36.7 dB / 28.2 dB features against the truth vs 0.973 / 36.0 / 27.5 for the warp to "
+                               "Phi's landmarks and 0.977 / 37.2 / 28.8 for the warp to the true ones "
+                               "(docs/models/expression.md)"),
     }
     config_version = 3
     config_migrations = {

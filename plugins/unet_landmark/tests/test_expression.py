@@ -267,12 +267,12 @@ def test_700_fusion_steps_move_the_target_landmarks_toward_the_truth(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_measured_run_beats_the_target_unchanged(tmp_path):
-    """docs/models/expression.md's run (64 px, half-width networks, 1000 fusion + 1500 transfer steps): on 256
-    held-out triples it measured SSIM 0.975 and 35.8 dB against the target unchanged's 0.965 and 33.9 dB, and its
-    fused landmarks were half as far from the truth's as the target's own."""
-    model = api.create_model("expression", image_size=64, g_width=32, d_width=32, fusion_steps=1000,
-                             transfer_steps=1500, data="synthetic-expression:n=4096,identities=400")
+def test_the_cpu_preset_beats_the_warp_to_phis_landmarks(tmp_path):
+    """docs/models/expression.md's run, the `cpu` preset (64 px, half-width networks, 1000 fusion + 1500 transfer
+    steps, the U-Net over the target warped to Phi's landmarks): on 256 held-out triples it measured SSIM 0.9791,
+    36.66 dB and 28.18 dB over the features against 0.9734, 35.97 and 27.50 for the warp to Phi's landmarks
+    (33.94 dB for the target unchanged), and its fused landmarks were half as far from the truth's as the target's."""
+    model = api.create_model("expression", preset="cpu")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as measured
     try:
@@ -280,6 +280,8 @@ def test_the_measured_run_beats_the_target_unchanged(tmp_path):
         scores = api.evaluate(result.checkpoint, ["transfer"], count=256)
     finally:
         torch.set_num_threads(threads)
-    assert scores["expression/psnr"] > scores["unchanged/psnr"] + 1
-    assert scores["expression/ssim"] > scores["unchanged/ssim"] + 0.005
+    assert scores["expression/ssim"] > scores["warp-phi/ssim"] + 0.003
+    assert scores["expression/psnr"] > scores["warp-phi/psnr"] + 0.3
+    assert scores["expression/psnr_features"] > scores["warp-phi/psnr_features"] + 0.3
+    assert scores["expression/psnr"] > scores["unchanged/psnr"] + 2
     assert scores["fusion/landmark_l1"] < 0.7 * scores["unchanged/landmark_l1"]

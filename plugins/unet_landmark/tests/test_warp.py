@@ -14,6 +14,7 @@ from gankit_unet_landmark.warp import (
     frame_points,
     local_warp,
     piecewise_affine,
+    sample,
     warp_coordinates,
 )
 
@@ -35,6 +36,25 @@ def test_the_warp_takes_the_landmarks_exactly_to_the_requested_points():
     for before, after in zip(neutral.double().numpy(), surprised.double().numpy(), strict=True):
         # the output pixel at each requested point is read from the landmark's old place
         assert np.allclose(warp_coordinates(before, after, after, SIZE), before, atol=1e-6)
+
+
+@pytest.mark.parametrize("warp", [piecewise_affine, local_warp])
+@pytest.mark.parametrize(("before", "after"), [("neutral", "surprise"), ("happiness", "sadness"), ("anger", "fear")])
+def test_the_warped_image_holds_each_feature_point_at_its_requested_place(warp, before, after):
+    """Through the image itself (the sampling included): warp an image whose pixels hold their own coordinates, then
+    read it at the requested points; each should hold its landmark's old place. Measured: median error 0.05-0.12 px,
+    mean 0.07-0.21 px, for moves of 0.59-1.17 px on average; bilinear reading across the thin lip triangles' kinks is
+    what is left."""
+    _, old = faces(before)
+    _, new = faces(after)
+    ys, xs = np.mgrid[0:SIZE, 0:SIZE] + 0.5
+    coordinates = torch.from_numpy(np.stack([xs, ys])).double().expand(len(old), -1, -1, -1)
+    warped = warp(coordinates, old.double(), new.double())
+    for image, start, goal in zip(warped.numpy(), old.double().numpy()[:, MOVING], new.double().numpy()[:, MOVING],
+                                  strict=True):
+        error = np.linalg.norm(sample(image, goal).T - start, axis=1)
+        moved = np.linalg.norm(goal - start, axis=1)
+        assert np.median(error) < 0.15 and error.mean() < 0.4 * moved.mean()
 
 
 def test_the_warp_moves_a_face_to_the_other_expression():
