@@ -100,7 +100,18 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
     document = read_toml(path)
     if "model" not in document:
         raise ConfigError(f"{path}: no 'model' key")
+    if not isinstance(document["model"], str):
+        raise ConfigError(f"{path}: 'model' must be a model's name, not {document['model']!r}")
+    check_tables(document, path)
     return document
+
+
+def check_tables(document: dict[str, Any], where: str | Path) -> None:
+    """A config file's [config] and [train] (when present) must be tables: a one-line ConfigError otherwise."""
+    for table in ("config", "train"):
+        if table in document and not isinstance(document[table], dict):
+            raise ConfigError(f"{where}: '{table}' must be a table ([{table}] with key = value lines), not "
+                              f"{document[table]!r}")
 
 
 def run_config(document: dict[str, Any], where: str | Path) -> dict[str, Any]:

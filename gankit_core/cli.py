@@ -263,6 +263,7 @@ def _model_overrides(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
         from gankit_core import api
 
         document = read_toml(options["config_file"])
+        api.check_tables(document, options["config_file"])
         run_written = "model" in document and "versions" in document  # a run's config.toml: migrate its config
         config.update(api.run_config(document, options["config_file"]) if run_written else document.get("config", {}))
         train.update(document.get("train", {}))

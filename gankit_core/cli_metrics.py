@@ -61,8 +61,9 @@ def eval_command(model_name, checkpoint, metric_names, count, data, seed, device
 @click.command("fid")
 @click.argument("set_a")
 @click.argument("set_b")
-@click.option("--size", type=int, help="Resize both sets to this size first (default: folders keep their own).")
-@click.option("-n", "count", type=int, help="At most this many images from each set.")
+@click.option("--size", type=click.IntRange(min=16),
+              help="Resize both sets to this size first (default: folders keep their own).")
+@click.option("-n", "count", type=click.IntRange(min=2), help="At most this many images from each set (2 or more).")
 @device_option
 @click.option("--inception", type=click.Path(dir_okay=False), help="TorchScript Inception file.")
 @click.option("--json", "as_json", is_flag=True)

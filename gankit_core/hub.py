@@ -60,6 +60,11 @@ def read_config(folder: Path) -> dict[str, Any]:
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         found = document.get("format") if isinstance(document, dict) else None
         raise CheckpointError(f"{path}: not a gankit export (format {found!r}, expected {FORMAT!r})")
+    expected = {"model": str, "config": dict, "networks": list, "step": int}
+    for key, kind in expected.items():
+        if not isinstance(document.get(key), kind) or isinstance(document.get(key), bool):
+            raise CheckpointError(f"{path}: damaged export: '{key}' is {document.get(key)!r}, not a {kind.__name__}; "
+                                  "export the run again")
     return document
 
 
@@ -101,7 +106,7 @@ def migrated_config(folder: Path, document: dict[str, Any]) -> dict[str, Any]:
 
     model_class = get_registry().get("model", document["model"]).load()  # an unknown model: a one-line error
     try:
-        migration = model_class.migrate_config(document["config"], int(document.get("config_version", 1)))
+        migration = model_class.migrate_config(document["config"], document.get("config_version", 1))
     except ConfigError as error:
         raise CheckpointError(f"{folder / CONFIG_FILE}: {error}") from None
     note = migration.describe(document["model"], model_class.config_version)

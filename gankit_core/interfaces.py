@@ -396,6 +396,11 @@ class Model(ABC):
         removed key whose saved value today's code no longer reproduces."""
         from gankit_core.errors import ConfigError
 
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"the saved config of model '{cls.name}' is not a table of values ({values!r})")
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise ConfigError(f"config_version must be a whole number from 1 to {cls.config_version} (model "
+                              f"'{cls.name}'), not {version!r}")
         if version > cls.config_version:
             raise ConfigError(f"the config is version {version} of model '{cls.name}', newer than the installed "
                               f"plugin's version {cls.config_version}: upgrade the plugin that gives '{cls.name}'")

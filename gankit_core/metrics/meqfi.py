@@ -49,6 +49,10 @@ def read_ratings(path: Path) -> list[dict[str, str]]:
             rows = list(csv.DictReader(handle))
     except FileNotFoundError:
         raise GankitError(f"ratings file not found: {path}") from None
+    except UnicodeDecodeError:
+        raise GankitError(f"{path}: not a CSV text file (not UTF-8)") from None
+    except (csv.Error, OSError) as error:
+        raise GankitError(f"{path}: cannot read ({getattr(error, 'strerror', None) or error})") from None
     if not rows:
         raise GankitError(f"{path}: no ratings")
     for column in ("rater", "image", "scale"):
