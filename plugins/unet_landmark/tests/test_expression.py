@@ -164,10 +164,11 @@ def test_transfer_on_synthetic_crops(tmp_path, trained):
         result = gankit("transfer", str(source), str(target), "--checkpoint", str(trained.run_dir), "-o",
                         str(tmp_path / "out"), "--method", method)
         assert result.returncode == 0, result.stderr
-        name = f"face-00001-with-face-00000-expression{'-warp' if method == 'warp' else ''}.png"
+        suffix = "-warp" if method == "warp" else ""  # each method's own files: the second run needs no --force
+        name = f"face-00001-with-face-00000-expression{suffix}.png"
         outputs[method] = np.asarray(Image.open(tmp_path / "out" / name)).astype(int)
         assert outputs[method].shape == (64, 64, 3)
-        marks = np.asarray(Image.open(tmp_path / "out" / "face-00001-with-face-00000-landmarks.png"))
+        marks = np.asarray(Image.open(tmp_path / "out" / f"face-00001-with-face-00000-landmarks{suffix}.png"))
         assert marks.shape == (64, 64, 3) and marks.max() > 128 and (marks < 64).mean() > 0.5  # lines on black
     # the tiny U-Net starts as the identity over the warped target and barely trained: the two nearly agree
     assert np.abs(outputs["gan"] - outputs["warp"]).mean() < 8
