@@ -90,9 +90,10 @@ def transfer_command(source: Path, target: Path, checkpoint: Path, out_dir: Path
     for path in (source, target):
         require_image_file(path)
     folder = check_folder(out_dir, "the transferred face and its landmark image")
+    # Each method writes its own files, so both can be written into one folder without --force.
     suffix = "-warp" if method == "warp" else ""
     written, landmark_path = check_files([folder / f"{target.stem}-with-{source.stem}-expression{suffix}.png",
-                                          folder / f"{target.stem}-with-{source.stem}-landmarks.png"],
+                                          folder / f"{target.stem}-with-{source.stem}-landmarks{suffix}.png"],
                                          force=force, inputs=[source, target, checkpoint])
     loaded = api.load_checkpoint(checkpoint, device=device)
     if not isinstance(loaded.model, TransfersExpressions):
