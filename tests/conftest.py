@@ -18,6 +18,22 @@ def synthetic_cache(tmp_path_factory):
     yield
 
 
+# A tiny DCGAN (32 px, 8-wide networks) for the tests of commands that take a finished run.
+TINY_DCGAN = {"image_size": 32, "batch_size": 4, "g_features": 8, "d_features": 8, "latent_dim": 16,
+              "data": "synthetic-faces:n=16,identities=8"}
+
+
+@pytest.fixture(scope="module")
+def dcgan_run(tmp_path_factory):
+    """A DCGAN run that finished its 1 step (TINY_DCGAN)."""
+    from gankit_core import api
+
+    out = tmp_path_factory.mktemp("runs") / "dcgan"
+    api.train(api.create_model("dcgan", **TINY_DCGAN), out=out, steps=1, device="cpu", precision="fp32",
+              progress=False, sample_every=100)
+    return out
+
+
 def make_distribution(root: Path, name: str, module_source: str, entry_point: str | None = None) -> Path:
     """An installed-looking distribution on ``root``: a module plus a dist-info with a gankit entry point."""
     module = name.replace("-", "_")

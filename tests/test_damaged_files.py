@@ -11,21 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from gankit_core import api
-
 sys.path.insert(0, str(Path(__file__).parent))
 from clitools import gankit, one_error_line  # noqa: E402
-
-TINY_DCGAN = {"image_size": 32, "batch_size": 4, "g_features": 8, "d_features": 8, "latent_dim": 16,
-              "data": "synthetic-faces:n=16,identities=8"}
-
-
-@pytest.fixture(scope="module")
-def dcgan_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs") / "dcgan"
-    api.train(api.create_model("dcgan", **TINY_DCGAN), out=out, steps=1, device="cpu", precision="fp32",
-              progress=False, sample_every=100)
-    return out
 
 
 def edited_run(dcgan_run: Path, tmp_path: Path, old: str, new: str) -> Path:

@@ -19,18 +19,6 @@ from gankit_core.errors import ConfigError
 sys.path.insert(0, str(Path(__file__).parent))
 from clitools import gankit, one_error_line, snapshot  # noqa: E402
 
-TINY_DCGAN = {"image_size": 32, "batch_size": 4, "g_features": 8, "d_features": 8, "latent_dim": 16,
-              "data": "synthetic-faces:n=16,identities=8"}
-
-
-@pytest.fixture(scope="module")
-def dcgan_run(tmp_path_factory):
-    """A DCGAN run that finished its 1 step (32 px, 8-wide networks)."""
-    out = tmp_path_factory.mktemp("runs") / "dcgan"
-    api.train(api.create_model("dcgan", **TINY_DCGAN), out=out, steps=1, device="cpu", precision="fp32",
-              progress=False, sample_every=100)
-    return out
-
 
 # ------------------------------------------------------------------------ items 6-10: refused up front
 @pytest.mark.parametrize("command", [
