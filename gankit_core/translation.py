@@ -57,9 +57,30 @@ class Translator:
 
 # ------------------------------------------------------------------------------ shared model options
 def check_generator_start(config: Any) -> None:
-    """A translation config's ``identity_start`` needs ``residual``: only a residual generator starts as the identity."""
+    """A translation config's ``identity_start`` and ``base_a2b``/``base_b2a`` need ``residual``: only a residual
+    generator starts as the identity, or adds its output to a classical tool's."""
+    from gankit_core.classical import BASES
+
     if config.identity_start and not config.residual:
         raise ConfigError("identity_start needs residual=true: only a residual generator can start as the identity")
+    for name in ("base_a2b", "base_b2a"):
+        base = getattr(config, name)
+        if base not in BASES:
+            raise ConfigError(f"{name} must be one of {', '.join(BASES)}, not {base!r}")
+        if base != "input" and not config.residual:
+            raise ConfigError(f"{name}={base} needs residual=true: only a residual generator adds its output to a base")
+
+
+def generator_options(config: Any, direction: str) -> dict[str, Any]:
+    """The residual options a translation config gives its ``direction``'s generator. Only a residual run names
+    them, and only a classical base names ``base``, so a generator without these options still plugs in."""
+    if not config.residual:
+        return {}
+    options = {"residual": True, "identity_start": config.identity_start}
+    base = getattr(config, f"base_{direction}")
+    if base != "input":
+        options["base"] = base
+    return options
 
 
 def check_paired(config: Any) -> None:

@@ -29,6 +29,7 @@ from gankit_core.translation import (
     Translator,
     check_generator_start,
     check_paired,
+    generator_options,
     overlay_heatmap,
     paired_l1,
 )
@@ -60,6 +61,8 @@ class UGATITConfig(ModelConfig):
     local_layers: int = 5
     residual: bool = False  # gankit: G adds its output to its input [paper: G draws the whole image]
     identity_start: bool = False  # gankit: G's last conv starts at zero, so G starts as the identity [paper: -]
+    base_a2b: str = "input"  # gankit: what a residual G_a2b adds to, e.g. "stylize", OpenCV's cartoon filter [-]
+    base_b2a: str = "input"  # gankit: the same for G_b2a, e.g. "close-blur" [-]
     paired_weight: float = 0.0  # the paired oracle only: L1 to each face's twin, on paired=true data [paper: -]
     generator: str = "ugatit"
     discriminator: str = "ugatit"
@@ -103,12 +106,10 @@ class UGATIT(Translator, Model):
 
         c = self.config
         nets: dict[str, nn.Module] = {}
-        # Only a residual run names the residual options, so a generator without them still plugs in.
-        options = {"residual": True, "identity_start": c.identity_start} if c.residual else {}
         for direction in ("a2b", "b2a"):
             nets[f"gen_{direction}"] = api.create_component(
                 "generator", c.generator, image_size=c.image_size, width=c.g_width, in_channels=3, out_channels=3,
-                n_blocks=c.n_blocks, light=c.light, **options)
+                n_blocks=c.n_blocks, light=c.light, **generator_options(c, direction))
         for domain in DOMAINS:
             for scale, layers in zip(SCALES, (c.global_layers, c.local_layers), strict=True):
                 nets[f"disc_{scale}_{domain}"] = api.create_component(

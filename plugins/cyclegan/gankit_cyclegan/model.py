@@ -20,7 +20,13 @@ from gankit_core import ImagePool, frozen
 from gankit_core.errors import ConfigError
 from gankit_core.interfaces import Model, ModelConfig, OptimizerSpec, Preset
 from gankit_core.losses import least_squares
-from gankit_core.translation import Translator, check_generator_start, check_paired, paired_l1
+from gankit_core.translation import (
+    Translator,
+    check_generator_start,
+    check_paired,
+    generator_options,
+    paired_l1,
+)
 
 DOMAINS = ("a", "b")
 
@@ -45,6 +51,8 @@ class CycleGANConfig(ModelConfig):
     d_layers: int = 3
     residual: bool = False  # gankit: G adds its output to its input [CycleGAN: G draws the whole image]
     identity_start: bool = False  # gankit: G's last conv starts at zero, so G starts as the identity [-]
+    base_a2b: str = "input"  # gankit: what a residual G_a2b adds to, e.g. "stylize", OpenCV's cartoon filter [-]
+    base_b2a: str = "input"  # gankit: the same for G_b2a, e.g. "close-blur" [-]
     paired_weight: float = 0.0  # the paired oracle only: L1 to each face's twin, on paired=true data [-]
     generator: str = "resnet"
     discriminator: str = "patchgan"
@@ -87,12 +95,10 @@ class CycleGAN(Translator, Model):
 
         c = self.config
         nets: dict[str, nn.Module] = {}
-        # Only a residual run names the residual options, so a generator without them still plugs in.
-        options = {"residual": True, "identity_start": c.identity_start} if c.residual else {}
         for direction in ("a2b", "b2a"):
             nets[f"gen_{direction}"] = api.create_component(
                 "generator", c.generator, image_size=c.image_size, width=c.g_width, in_channels=3, out_channels=3,
-                n_blocks=c.n_blocks, **options)
+                n_blocks=c.n_blocks, **generator_options(c, direction))
         for domain in DOMAINS:
             nets[f"disc_{domain}"] = api.create_component("discriminator", c.discriminator, image_size=c.image_size,
                                                           width=c.d_width, in_channels=3, layers=c.d_layers)

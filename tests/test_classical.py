@@ -1,0 +1,79 @@
+"""The classical translation tools as torch modules (gankit_core/classical.py): they compute what OpenCV computes,
+pass gradients, and a residual generator built on one starts as that tool exactly."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from gankit_core import api
+from gankit_core.classical import CloseBlur, Stylize, residual_base
+from gankit_core.data.synthetic_dataset import translation_twins
+from gankit_core.errors import ConfigError
+from gankit_core.images import to_uint8, to_unit
+from gankit_core.translation import CARTOON_FILTER, SMOOTHING, cartoon_filter
+from gankit_core.weights import init_weights
+
+
+@pytest.fixture(scope="module")
+def twins() -> tuple[torch.Tensor, torch.Tensor]:
+    """16 held-out photo faces and their cartoon twins, uint8, 64 px."""
+    photos, cartoons = translation_twins(1, 16, 64, ("photo", "cartoon"))
+    return torch.from_numpy(photos), torch.from_numpy(cartoons)
+
+
+def test_stylize_is_opencvs_cartoon_filter(twins):
+    """Within one grey level of cv2.stylization on every pixel (8-bit rounding), with the filter's settings."""
+    photos, _ = twins
+    ours = to_uint8(Stylize(**CARTOON_FILTER)(to_unit(photos)))
+    difference = (ours.int() - cartoon_filter(photos).int()).abs()
+    assert difference.max() <= 1
+    assert difference.float().mean() < 0.01
+
+
+def test_close_blur_is_opencvs_closing_and_gaussian_blur(twins):
+    """The cartoon-to-photo tool without its grain: cv2's closing then GaussianBlur, within one grey level."""
+    _, cartoons = twins
+    kernel = np.ones((SMOOTHING["close"],) * 2, np.uint8)
+    expected = np.stack([cv2.GaussianBlur(cv2.morphologyEx(image, cv2.MORPH_CLOSE, kernel), (0, 0), SMOOTHING["sigma"])
+                         for image in cartoons.permute(0, 2, 3, 1).numpy()])
+    ours = to_uint8(CloseBlur(64)(to_unit(cartoons))).permute(0, 2, 3, 1).numpy()
+    assert np.abs(ours.astype(int) - expected.astype(int)).max() <= 1
+
+
+@pytest.mark.parametrize("tool", [Stylize(), CloseBlur(64)], ids=["stylize", "close-blur"])
+def test_the_tools_pass_gradients_that_descend(tool, twins):
+    """A generator upstream of a base (the cycle G_ab(G_ba(b))) learns through it: the gradient is finite, and a
+    small step against it brings the tool's output closer to another face's (the windows, held fixed in the
+    gradient, do not spoil the direction)."""
+    photos, cartoons = twins
+    image, target = to_unit(photos[:4]).requires_grad_(), tool(to_unit(photos[4:8]))
+    loss = (tool(image) - target).square().mean()
+    loss.backward()
+    assert torch.isfinite(image.grad).all() and image.grad.abs().sum() > 0
+    with torch.no_grad():
+        stepped = image - 0.05 * image.grad / image.grad.abs().max()
+        assert (tool(stepped) - target).square().mean() < loss
+
+
+@pytest.mark.parametrize(("generator", "extra"), [("resnet", {"n_blocks": 1}), ("ugatit", {"n_blocks": 1})])
+def test_a_generator_on_a_classical_base_starts_as_that_tool(generator, extra, twins):
+    """``base="stylize"`` with ``identity_start``: before training, G_a2b is OpenCV's cartoon filter."""
+    photos, _ = twins
+    network = api.create_component("generator", generator, image_size=64, width=8, residual=True,
+                                   identity_start=True, base="stylize", **extra)
+    network.apply(init_weights)
+    with torch.no_grad():
+        translated = to_uint8(network(to_unit(photos)))
+    assert (translated.int() - cartoon_filter(photos).int()).abs().max() <= 1
+
+
+def test_a_base_needs_a_residual_generator_and_a_known_name():
+    with pytest.raises(ConfigError, match="needs residual=true"):
+        api.create_model("cyclegan", base_a2b="stylize")
+    with pytest.raises(ConfigError, match="base_b2a must be one of input, stylize, close-blur"):
+        api.create_model("ugatit", residual=True, base_b2a="sketch")
+    with pytest.raises(ConfigError, match="unknown residual base 'sketch'"):
+        residual_base("sketch", 64)
