@@ -29,6 +29,7 @@ from gankit_core.translation import (
     Translator,
     check_generator_start,
     check_paired,
+    cycle_l1,
     generator_options,
     overlay_heatmap,
     paired_l1,
@@ -51,6 +52,7 @@ class UGATITConfig(ModelConfig):
     lr_schedule: str = "linear-half"  # the "adaptive learning rate": CycleGAN's linear decay over the second half
     gan_weight: float = 1.0
     cycle_weight: float = 10.0
+    cycle_a_scale: float = 1.0  # gankit: the a -> b -> a cycle's share of cycle_weight [paper: 1]
     identity_weight: float = 10.0
     cam_weight: float = 100.0  # paper 001 Table 2; U-GAT-IT uses 1000
     g_width: int = 64
@@ -70,7 +72,8 @@ class UGATITConfig(ModelConfig):
 
     def validate(self) -> None:
         super().validate()
-        for name in ("gan_weight", "cycle_weight", "identity_weight", "cam_weight", "weight_decay", "paired_weight"):
+        for name in ("gan_weight", "cycle_weight", "cycle_a_scale", "identity_weight", "cam_weight", "weight_decay",
+                     "paired_weight"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be 0 or more, not {getattr(self, name)}")
         check_generator_start(self)
@@ -172,7 +175,7 @@ class UGATIT(Translator, Model):
                 for scale in SCALES:
                     logits, cam_logits, _ = nets[f"disc_{scale}_{domain}"](fake[domain])
                     adversarial = adversarial + least_squares(logits, 1) + least_squares(cam_logits, 1)
-            cycle = sum((reconstructed[d].float() - real[d].float()).abs().mean() for d in DOMAINS)
+            cycle = cycle_l1(reconstructed, real, c.cycle_a_scale)
             identity_loss = sum((identity[d].float() - real[d].float()).abs().mean() for d in DOMAINS)
             # eta_s: the generator's CAM tells its source domain (1) from its target domain (0).
             cam = sum(domain_classification(logits[:n], 1) + domain_classification(logits[n:], 0)

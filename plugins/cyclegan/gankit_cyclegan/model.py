@@ -24,6 +24,7 @@ from gankit_core.translation import (
     Translator,
     check_generator_start,
     check_paired,
+    cycle_l1,
     generator_options,
     paired_l1,
 )
@@ -43,6 +44,7 @@ class CycleGANConfig(ModelConfig):
     beta2: float = 0.999
     lr_schedule: str = "linear-half"
     cycle_weight: float = 10.0
+    cycle_a_scale: float = 1.0  # gankit: the a -> b -> a cycle's share of cycle_weight [paper: 1]
     identity_weight: float = 5.0  # lambda_identity 0.5 of the cycle weight
     pool_size: int = 50
     g_width: int = 64
@@ -60,7 +62,7 @@ class CycleGANConfig(ModelConfig):
 
     def validate(self) -> None:
         super().validate()
-        for name in ("cycle_weight", "identity_weight", "paired_weight"):
+        for name in ("cycle_weight", "cycle_a_scale", "identity_weight", "paired_weight"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be 0 or more, not {getattr(self, name)}")
         if self.pool_size < 0:
@@ -131,7 +133,7 @@ class CycleGAN(Translator, Model):
                 reconstructed = {"a": nets.gen_b2a(fake_b), "b": nets.gen_a2b(fake_a)}
                 identity = {"a": identity_a, "b": identity_b}
                 adversarial = sum(least_squares(nets[f"disc_{d}"](fake[d]), 1) for d in DOMAINS)
-                cycle = sum((reconstructed[d].float() - real[d].float()).abs().mean() for d in DOMAINS)
+                cycle = cycle_l1(reconstructed, real, c.cycle_a_scale)
                 identity_loss = sum((identity[d].float() - real[d].float()).abs().mean() for d in DOMAINS)
                 loss_g = adversarial + c.cycle_weight * cycle + c.identity_weight * identity_loss
                 if c.paired_weight:
