@@ -69,6 +69,8 @@ def check_generator_start(config: Any) -> None:
             raise ConfigError(f"{name} must be one of {', '.join(BASES)}, not {base!r}")
         if base != "input" and not config.residual:
             raise ConfigError(f"{name}={base} needs residual=true: only a residual generator adds its output to a base")
+    if config.base_weight and not config.residual:
+        raise ConfigError("base_weight needs residual=true: it keeps a residual generator near its base")
 
 
 def generator_options(config: Any, direction: str) -> dict[str, Any]:
@@ -102,6 +104,17 @@ def cycle_l1(reconstructed: dict[str, Tensor], real: dict[str, Tensor], a_scale:
     cannot survive a flat cartoon; at full weight the a -> b -> a cycle makes G_ab hide them in its cartoons."""
     return (a_scale * (reconstructed["a"].float() - real["a"].float()).abs().mean()
             + (reconstructed["b"].float() - real["b"].float()).abs().mean())
+
+
+def base_l1(nets: Any, real: dict[str, Tensor], fake: dict[str, Tensor]) -> Tensor:
+    """How far each residual generator's translation moved from its base (``base_a2b``/``base_b2a``: the input
+    itself, or a classical tool's output), as a mean L1. Weighed by ``base_weight``, it keeps a generator at the
+    classical tool wherever the discriminators do not ask for a change, instead of drifting into texture."""
+    import torch
+
+    with torch.no_grad():
+        start = {"b": nets.gen_a2b.base(real["a"]), "a": nets.gen_b2a.base(real["b"])}
+    return sum((fake[d].float() - start[d].float()).abs().mean() for d in ("a", "b"))
 
 
 def paired_l1(fake: dict[str, Tensor], real: dict[str, Tensor]) -> Tensor:

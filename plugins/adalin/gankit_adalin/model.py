@@ -27,6 +27,7 @@ from gankit_core.interfaces import Model, ModelConfig, OptimizerSpec, Preset
 from gankit_core.losses import least_squares
 from gankit_core.translation import (
     Translator,
+    base_l1,
     check_generator_start,
     check_paired,
     cycle_l1,
@@ -65,6 +66,7 @@ class UGATITConfig(ModelConfig):
     identity_start: bool = False  # gankit: G's last conv starts at zero, so G starts as the identity [paper: -]
     base_a2b: str = "input"  # gankit: what a residual G_a2b adds to, e.g. "stylize", OpenCV's cartoon filter [-]
     base_b2a: str = "input"  # gankit: the same for G_b2a, e.g. "close-blur" [-]
+    base_weight: float = 0.0  # gankit: L1 from each residual G's output to its base's (base_l1) [paper: -]
     paired_weight: float = 0.0  # the paired oracle only: L1 to each face's twin, on paired=true data [paper: -]
     generator: str = "ugatit"
     discriminator: str = "ugatit"
@@ -73,7 +75,7 @@ class UGATITConfig(ModelConfig):
     def validate(self) -> None:
         super().validate()
         for name in ("gan_weight", "cycle_weight", "cycle_a_scale", "identity_weight", "cam_weight", "weight_decay",
-                     "paired_weight"):
+                     "base_weight", "paired_weight"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be 0 or more, not {getattr(self, name)}")
         check_generator_start(self)
@@ -182,6 +184,10 @@ class UGATIT(Translator, Model):
                       for logits in (cam_ab, cam_ba))
             loss_g = (c.gan_weight * adversarial + c.cycle_weight * cycle + c.identity_weight * identity_loss
                       + c.cam_weight * cam)
+            if c.base_weight:
+                moved = base_l1(nets, real, fake)
+                loss_g = loss_g + c.base_weight * moved
+                out["loss_base"] = moved.detach()
             if c.paired_weight:
                 paired = paired_l1(fake, real)
                 loss_g = loss_g + c.paired_weight * paired

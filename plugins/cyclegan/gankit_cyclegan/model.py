@@ -22,6 +22,7 @@ from gankit_core.interfaces import Model, ModelConfig, OptimizerSpec, Preset
 from gankit_core.losses import least_squares
 from gankit_core.translation import (
     Translator,
+    base_l1,
     check_generator_start,
     check_paired,
     cycle_l1,
@@ -55,6 +56,7 @@ class CycleGANConfig(ModelConfig):
     identity_start: bool = False  # gankit: G's last conv starts at zero, so G starts as the identity [-]
     base_a2b: str = "input"  # gankit: what a residual G_a2b adds to, e.g. "stylize", OpenCV's cartoon filter [-]
     base_b2a: str = "input"  # gankit: the same for G_b2a, e.g. "close-blur" [-]
+    base_weight: float = 0.0  # gankit: L1 from each residual G's output to its base's (base_l1) [paper: -]
     paired_weight: float = 0.0  # the paired oracle only: L1 to each face's twin, on paired=true data [-]
     generator: str = "resnet"
     discriminator: str = "patchgan"
@@ -62,7 +64,7 @@ class CycleGANConfig(ModelConfig):
 
     def validate(self) -> None:
         super().validate()
-        for name in ("cycle_weight", "cycle_a_scale", "identity_weight", "paired_weight"):
+        for name in ("cycle_weight", "cycle_a_scale", "identity_weight", "base_weight", "paired_weight"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be 0 or more, not {getattr(self, name)}")
         if self.pool_size < 0:
@@ -136,6 +138,10 @@ class CycleGAN(Translator, Model):
                 cycle = cycle_l1(reconstructed, real, c.cycle_a_scale)
                 identity_loss = sum((identity[d].float() - real[d].float()).abs().mean() for d in DOMAINS)
                 loss_g = adversarial + c.cycle_weight * cycle + c.identity_weight * identity_loss
+                if c.base_weight:
+                    moved = base_l1(nets, real, fake)
+                    loss_g = loss_g + c.base_weight * moved
+                    out["loss_base"] = moved.detach()
                 if c.paired_weight:
                     paired = paired_l1(fake, real)
                     loss_g = loss_g + c.paired_weight * paired
