@@ -147,9 +147,10 @@ def check_model_contract(name: str, tmp_path: Path, steps: int = 2, precision: s
 
 def check_documented_translation_run(name: str, tmp_path: Path, a2b_ssim: float, b2a_ssim: float) -> None:
     """The documented ``cpu`` run of translation model ``name`` (ugatit, cyclegan), trained and evaluated on 128
-    held-out faces per direction: ahead of the identity everywhere and of the cartoon filter on PSNR, ahead of the
-    classical cartoon-to-photo tool on b2a, and within 0.03 of its documented twin SSIM (``a2b_ssim``,
-    ``b2a_ssim``). A slow test: about 20 minutes on a 2-core CPU."""
+    held-out faces per direction: ahead of the identity everywhere, ahead of the classical tool of each direction
+    (the cartoon filter; closing + blur + grain) on SSIM and PSNR against the twins, and within 0.03 of its
+    documented twin SSIM (``a2b_ssim``, ``b2a_ssim``). KID is not asked to beat the classical tools': the
+    documented runs do not. A slow test: about 15 minutes on a 2-core CPU."""
     from gankit_core import api
 
     steps = api.get_entry("model", name).load().presets["cpu"].settings["steps"]
@@ -159,6 +160,6 @@ def check_documented_translation_run(name: str, tmp_path: Path, a2b_ssim: float,
         assert scores[f"{direction}/kid"] < scores[f"{direction}/identity_kid"], direction
         assert scores[f"{direction}/ssim"] > scores[f"{direction}/identity_ssim"] + 0.15, direction
         assert scores[f"{direction}/psnr"] > scores[f"{direction}/identity_psnr"] + 3, direction
-    assert scores["a2b/psnr"] > scores["a2b/cartoon_filter_psnr"]
+    assert scores["a2b/ssim"] > scores["a2b/cartoon_filter_ssim"] and scores["a2b/psnr"] > scores["a2b/cartoon_filter_psnr"]
     assert scores["b2a/ssim"] > scores["b2a/smooth_noise_ssim"] and scores["b2a/psnr"] > scores["b2a/smooth_noise_psnr"]
     assert scores["a2b/ssim"] > a2b_ssim - 0.03 and scores["b2a/ssim"] > b2a_ssim - 0.03
