@@ -89,7 +89,8 @@ class CycleGAN(Translator, Model):
                        "d_width": 32, "n_blocks": 4, "residual": True, "identity_start": True, "base_a2b": "stylize",
                        "base_b2a": "close-blur", "base_weight": 10.0, "identity_weight": 0.0, "lr": 0.0002,
                        "cycle_weight": 5.0, "ema_decay": 0.995},
-                      measured="MEASURED_CYCLEGAN"),
+                      measured="1200 it, 15 min 14 s on 2 cores; photo->cartoon SSIM 0.719 vs cartoon filter 0.685, "
+                               "PSNR 21.14 vs 18.64 dB, KID 0.171 vs 0.135 (docs/models/cyclegan.md)"),
     }
     sample_columns = 8  # per direction: real, translated, reconstructed, identity
 
