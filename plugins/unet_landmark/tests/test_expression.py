@@ -25,6 +25,7 @@ def test_defaults_are_section_v():
     c = model.config
     assert (c.image_size, c.batch_size, c.g_lr, c.d_lr, c.beta1, c.beta2) == (256, 8, 2e-4, 1e-4, 0.5, 0.999)
     assert (c.lambda_adv, c.lambda_cycle, c.lambda_l1, c.mu_cgan, c.mu_pix) == (0.1, 10, 100, 1, 100)
+    assert c.pixel_loss == "l1"  # Eq. 8
     fusion, transfer = model.stages()
     assert (fusion.name, fusion.epochs, transfer.name, transfer.epochs) == ("fusion", 400, "transfer", 120)
     assert set(fusion.trains) == set(fusion.optimizers) == {"fusion", "landmark_discriminator"}
@@ -51,6 +52,31 @@ def test_without_fusion_the_unet_is_trained_alone_on_the_source_landmarks():
     points = torch.as_tensor(landmarks(face_params(0, [1], [2], [1.0]), 64), dtype=torch.float32)
     guide = model.guide(nets, points, points + 5, torch.zeros(1, 3, 64, 64))
     assert torch.equal(guide, model.draw(points, 64))  # L_s itself
+
+
+def test_the_log_mse_pixel_loss_is_the_evaluations_mean_psnr_up_to_constants():
+    """pixel_loss = "log-mse" ranks outputs as `gankit eval expression`'s mean PSNR does: its change between two sets
+    of outputs is minus the change in their mean PSNR, times ln(10) / 10 / 100; Eq. 8's L1 does not (it favours
+    halving the error of the worse image over halving the better one's, which the mean PSNR values equally)."""
+    from gankit_unet_landmark.model import pixel_loss
+
+    from gankit_core.metrics.image_quality import psnr
+
+    generator = torch.Generator().manual_seed(0)
+    truth = torch.rand(2, 3, 16, 16, generator=generator) * 2 - 1
+    noise = torch.randn(2, 3, 16, 16, generator=generator)
+    scale = torch.tensor([0.03, 0.3])[:, None, None, None]  # a nearly right image and a far worse one
+    halved_good, halved_bad = scale * torch.tensor([0.5, 1])[:, None, None, None], scale * torch.tensor([1, 0.5])[:, None, None, None]
+    outputs = {name: truth + noise * s for name, s in (("start", scale), ("good", halved_good), ("bad", halved_bad))}
+    mean_psnr = {name: psnr(out, truth, (-1, 1)).mean().item() for name, out in outputs.items()}
+    for name in ("good", "bad"):
+        change = pixel_loss(outputs[name], truth, "log-mse") - pixel_loss(outputs["start"], truth, "log-mse")
+        expected = -(mean_psnr[name] - mean_psnr["start"]) * np.log(10) / 10 / 100
+        assert change.item() == pytest.approx(expected, rel=0.01)  # the 1e-6 floor: 0.4% of the smallest MSE here
+    # Halving either image's error gains the same 3 dB on one image; L1 prefers the bad image's, log-mse neither.
+    assert mean_psnr["good"] == pytest.approx(mean_psnr["bad"], abs=0.05)
+    l1 = {name: pixel_loss(out, truth, "l1").item() for name, out in outputs.items()}
+    assert l1["bad"] < l1["good"] - 0.02
 
 
 def test_flips_mirror_images_and_landmarks_together():
