@@ -333,9 +333,12 @@ def test_200_transfer_steps_put_the_model_ahead_of_the_warp_to_its_own_landmarks
 @pytest.mark.slow
 def test_the_cpu_preset_beats_the_warp_to_phis_landmarks(tmp_path):
     """docs/models/expression.md's run, the `cpu` preset (64 px, half-width networks, 1000 fusion + 1500 transfer
-    steps, the U-Net over the target warped to Phi's landmarks): on 256 held-out triples it measured SSIM 0.9791,
-    36.66 dB and 28.18 dB over the features against 0.9734, 35.97 and 27.50 for the warp to Phi's landmarks
-    (33.94 dB for the target unchanged), and its fused landmarks were half as far from the truth's as the target's."""
+    steps, the U-Net over the target warped to Phi's landmarks, trained on each image's PSNR): on 256 held-out
+    triples it measured SSIM 0.9795, 37.32 dB and 28.95 dB over the features against 0.9734, 35.97 and 27.50 for the
+    warp to Phi's landmarks, 0.9770, 37.22 and 28.76 for the oracle warp to the true landmarks (33.94 dB for the
+    target unchanged), and its fused landmarks were half as far from the truth's as the target's. Those figures come
+    from the stages run one after the other (NOTES.md section 7); the margins over the oracle are thin (+0.10 and
+    +0.19 dB), so here it must not trail it by more than 0.2 dB."""
     model = api.create_model("expression", preset="cpu")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as measured
@@ -344,8 +347,11 @@ def test_the_cpu_preset_beats_the_warp_to_phis_landmarks(tmp_path):
         scores = api.evaluate(result.checkpoint, ["transfer"], count=256)
     finally:
         torch.set_num_threads(threads)
-    assert scores["expression/ssim"] > scores["warp-phi/ssim"] + 0.003
-    assert scores["expression/psnr"] > scores["warp-phi/psnr"] + 0.3
-    assert scores["expression/psnr_features"] > scores["warp-phi/psnr_features"] + 0.3
+    assert scores["expression/ssim"] > scores["warp-phi/ssim"] + 0.004
+    assert scores["expression/psnr"] > scores["warp-phi/psnr"] + 1.0
+    assert scores["expression/psnr_features"] > scores["warp-phi/psnr_features"] + 1.0
+    assert scores["expression/ssim"] > scores["warp-true/ssim"]
+    assert scores["expression/psnr"] > scores["warp-true/psnr"] - 0.2
+    assert scores["expression/psnr_features"] > scores["warp-true/psnr_features"] - 0.2
     assert scores["expression/psnr"] > scores["unchanged/psnr"] + 2
     assert scores["fusion/landmark_l1"] < 0.7 * scores["unchanged/landmark_l1"]
