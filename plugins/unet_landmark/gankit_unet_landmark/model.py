@@ -27,8 +27,9 @@ from gankit_core.errors import ConfigError
 from gankit_core.interfaces import ConfigMigration, Model, ModelConfig, OptimizerSpec, Preset, Stage
 
 FUSION, TRANSFER = "fusion", "transfer"
-# The U-Net's pixel loss. "l1": Eq. 8, the mean absolute error over the batch, where the triples with a large
-# expression change hold most of the error and so most of the gradient. "log-mse": the mean over images of
+# The U-Net's pixel loss. "l1": Eq. 8, the mean absolute error over the batch: every wrong pixel weighs the same
+# whatever its image, so the triples with a large change of expression (many wrong pixels) take most of the
+# gradient. "log-mse": the mean over images of
 # ln(MSE + 1e-6) / 100, which is minus each image's PSNR up to constants: the figure the evaluation averages. Its
 # gradient on an image is its error over that image's own MSE, so a triple the warp already gets nearly right
 # weighs as much as one it gets badly wrong. The / 100 makes mu_pix = 100 weigh it about as Eq. 8's L1 on an image
@@ -58,7 +59,7 @@ class ExpressionConfig(ModelConfig):
     lambda_l1: float = 100.0
     mu_cgan: float = 1.0  # Eq. 9
     mu_pix: float = 100.0
-    pixel_loss: str = "l1"  # Eq. 8's L1 over the batch, or "log-mse": each image's own PSNR (see PIXEL_LOSSES)
+    pixel_loss: str = "l1"  # "log-mse": each image's own PSNR (PIXEL_LOSSES); the cpu preset's [paper: "l1", Eq. 8]
     flip: bool = True  # left-right flip augmentation of every training triple (section V.A)
     landmark_thickness: float = 0.0  # line width of landmark images in pixels; 0: image_size / 128, at least 1
     landmark_blur: float = 1.0  # Gaussian blur of the landmark lines, sigma in pixels at 64 px (scaled) [paper: -]
@@ -313,7 +314,7 @@ class ExpressionTransfer(Model):
             c = self.config
             with frozen(nets.discriminator), step.autocast():
                 adversarial = self.loss.generator(nets.discriminator(target, output).float())  # Eq. 7, Omega's side
-                pixel = pixel_loss(output.float(), truth.float(), c.pixel_loss)  # Eq. 8
+                pixel = pixel_loss(output.float(), truth.float(), c.pixel_loss)  # Eq. 8, or per image
                 loss_g = c.mu_cgan * adversarial + c.mu_pix * pixel  # Eq. 9
             step.optimize("generator", loss_g)
             scalars.update(loss_g=loss_g.detach(), loss_pix=pixel.detach(), loss_adv=adversarial.detach())
