@@ -16,6 +16,7 @@ from gankit_core import api
 from gankit_core.data import open_dataset
 from gankit_core.data.landmarks import mirror_landmarks
 from gankit_core.data.synthetic import face_params, landmarks
+from gankit_core.errors import ConfigError
 from gankit_core.images import unit_batch
 from gankit_core.testing import check_model_contract
 
@@ -77,6 +78,8 @@ def test_the_log_mse_pixel_loss_is_the_evaluations_mean_psnr_up_to_constants():
     assert mean_psnr["good"] == pytest.approx(mean_psnr["bad"], abs=0.05)
     l1 = {name: pixel_loss(out, truth, "l1").item() for name, out in outputs.items()}
     assert l1["bad"] < l1["good"] - 0.02
+    with pytest.raises(ConfigError, match="pixel_loss must be one of l1, log-mse"):
+        api.create_model("expression", pixel_loss="l2")
 
 
 def test_flips_mirror_images_and_landmarks_together():
