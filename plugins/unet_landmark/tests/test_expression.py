@@ -311,7 +311,7 @@ def test_the_model_starts_as_the_warp_to_its_own_landmarks(tmp_path):
 
 
 def test_200_transfer_steps_put_the_model_ahead_of_the_warp_to_its_own_landmarks(tmp_path):
-    """The U-Net's own gain at CI speed (about 60 s on one thread): Phi 300 steps at width 8, then the U-Net at width
+    """The U-Net's own gain at CI speed (55 s on one thread, measured): Phi 300 steps at width 8, then the U-Net at width
     16 over the target warped to Phi's landmarks, 200 steps with the cpu preset's pixel loss (each image's PSNR),
     against that warp on 32 held-out triples. Measured with seeds 0 and 1 (the test runs seed 0): SSIM +0.0009 and
     +0.0004, PSNR +0.51 and +0.43 dB, features +0.59 and +0.50 dB (plugins/unet_landmark/NOTES.md section 8). With
