@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from gankit_core.engine import distributed
 from gankit_core.engine.distributed import DistributedContext
 from gankit_core.engine.layout import to_channels_last
+from gankit_core.engine.pads import keep_pads_in_autocast_dtype
 from gankit_core.engine.precision import Precision, choose_device, choose_precision
 from gankit_core.images import to_unit
 
@@ -46,13 +47,15 @@ class Placement:
         return cls(chosen, Precision(mode, chosen), context, nhwc)
 
     def place(self, module: nn.Module) -> nn.Module:
-        """``module`` on the device, NHWC where chosen (its instance norms made right there), with rank 0's weights
-        on every rank."""
+        """``module`` on the device, NHWC where chosen (its instance norms made right there), its pads free of
+        autocast's fp32 casts on a CPU, with rank 0's weights on every rank."""
         if self.dist.enabled and self.device.type == "cuda":
             module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
         module.to(self.device)
         if self.channels_last:
             to_channels_last(module)
+        if self.device.type == "cpu":
+            keep_pads_in_autocast_dtype(module)
         distributed.broadcast_module(module, self.dist)
         return module
 

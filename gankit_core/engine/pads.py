@@ -1,0 +1,78 @@
+"""Reflection and replication padding that stay in bf16 under a CPU's autocast, with the same values.
+
+torch's CPU autocast lists ``reflection_pad2d`` and ``replication_pad2d`` among the ops it runs in fp32, so in a
+bf16 step each such pad casts its bf16 input up to fp32, pads in fp32, and the convolution after it casts the
+padded map back down: two full copies of the activation forward and two more backward, around a pad that only
+moves values. CycleGAN's generator has 20 reflection pads, U-GAT-IT's as many; in CycleGAN's bf16 step at 256 px
+these casts were most of the 21 % of the step that went to copies (docs/speed.md).
+
+Padding moves values without changing them, so the bf16 pad gives exactly the values the fp32 pad gave after
+the convolution's cast. Its backward adds the gradients of the mirrored border pixels: that sum is still made in
+fp32 and rounded once, as autocast's path rounds it, so the input gradient is bit for bit the same too.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+# F.pad's mode -> the aten op that folds a padded map's gradient back onto the unpadded input
+_FOLD_GRADIENT = {"reflect": torch.ops.aten.reflection_pad2d_backward,
+                  "replicate": torch.ops.aten.replication_pad2d_backward}
+
+
+class _PadInInputDtype(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, image: Tensor, padding: tuple[int, ...], mode: str) -> Tensor:
+        ctx.padding, ctx.mode = padding, mode
+        # the shape and strides autocast's fp32 copy of the input had (no storage): its gradient takes that layout
+        ctx.input_like = torch.empty_like(image, dtype=torch.float32, device="meta")
+        with torch.autocast(image.device.type, enabled=False):
+            return F.pad(image, padding, mode=mode)
+
+    @staticmethod
+    def backward(ctx, gradient: Tensor) -> tuple[Tensor, None, None]:
+        like = ctx.input_like
+        fp32_input = torch.empty_strided(like.shape, like.stride(), dtype=torch.float32, device=gradient.device)
+        folded = _FOLD_GRADIENT[ctx.mode](gradient.float(), fp32_input, list(ctx.padding))
+        return folded.to(gradient.dtype), None, None
+
+
+def _pads_in_lower_precision(image: Tensor) -> bool:
+    """Whether CPU autocast is on and would cast this input up to fp32 for padding."""
+    return (image.device.type == "cpu" and torch.is_autocast_enabled("cpu")
+            and image.dtype == torch.get_autocast_dtype("cpu") and image.dim() in (3, 4))
+
+
+class CastFreeReflectionPad2d(nn.ReflectionPad2d):
+    """``nn.ReflectionPad2d`` that pads a bf16 (or fp16) input in its own dtype under CPU autocast; everywhere else
+    it is ``nn.ReflectionPad2d``."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        if _pads_in_lower_precision(input):
+            return _PadInInputDtype.apply(input, self.padding, "reflect")
+        return super().forward(input)
+
+
+class CastFreeReplicationPad2d(nn.ReplicationPad2d):
+    """``nn.ReplicationPad2d`` that pads a bf16 (or fp16) input in its own dtype under CPU autocast; everywhere else
+    it is ``nn.ReplicationPad2d``."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        if _pads_in_lower_precision(input):
+            return _PadInInputDtype.apply(input, self.padding, "replicate")
+        return super().forward(input)
+
+
+_CAST_FREE = {nn.ReflectionPad2d: CastFreeReflectionPad2d, nn.ReplicationPad2d: CastFreeReplicationPad2d}
+
+
+def keep_pads_in_autocast_dtype(network: nn.Module) -> nn.Module:
+    """Make every plain ``nn.ReflectionPad2d`` and ``nn.ReplicationPad2d`` in ``network`` its cast-free version, in
+    place (the same module objects; pads have no parameters or buffers, so checkpoints are untouched)."""
+    for module in network.modules():
+        cast_free = _CAST_FREE.get(type(module))
+        if cast_free is not None:
+            module.__class__ = cast_free
+    return network
