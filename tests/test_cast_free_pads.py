@@ -12,7 +12,11 @@ from torch import nn
 
 from gankit_core import api
 from gankit_core.engine import placement
-from gankit_core.engine.pads import CastFreeReflectionPad2d, CastFreeReplicationPad2d, keep_pads_in_autocast_dtype
+from gankit_core.engine.pads import (
+    CastFreeReflectionPad2d,
+    CastFreeReplicationPad2d,
+    keep_pads_in_autocast_dtype,
+)
 from gankit_core.engine.trainer import Trainer
 
 NHWC, NCHW = torch.channels_last, torch.contiguous_format
@@ -29,14 +33,20 @@ def outputs_and_gradients(network: nn.Module, x: torch.Tensor, autocast: bool):
     return out, input_gradient, weight_gradients
 
 
-@pytest.mark.parametrize(("pad", "padding", "layout", "autocast"), [
-    *itertools.product([nn.ReflectionPad2d, nn.ReplicationPad2d], [1, 3, (1, 2, 0, 3)], [NCHW, NHWC], [True]),
-    *itertools.product([nn.ReflectionPad2d], [2], [NCHW, NHWC], [False]),
-])
+@pytest.mark.parametrize(
+    ("pad", "padding", "layout", "autocast"),
+    [
+        *itertools.product(
+            [nn.ReflectionPad2d, nn.ReplicationPad2d], [1, 3, (1, 2, 0, 3)], [NCHW, NHWC], [True]
+        ),
+        *itertools.product([nn.ReflectionPad2d], [2], [NCHW, NHWC], [False]),
+    ],
+)
 def test_a_network_computes_the_same_with_cast_free_pads(pad, padding, layout, autocast):
     torch.manual_seed(0)
-    network = nn.Sequential(nn.Conv2d(3, 8, 3), nn.InstanceNorm2d(8), nn.ReLU(True), pad(padding), nn.Conv2d(8, 4, 3),
-                            nn.Tanh()).to(memory_format=layout)
+    network = nn.Sequential(
+        nn.Conv2d(3, 8, 3), nn.InstanceNorm2d(8), nn.ReLU(True), pad(padding), nn.Conv2d(8, 4, 3), nn.Tanh()
+    ).to(memory_format=layout)
     cast_free = keep_pads_in_autocast_dtype(copy.deepcopy(network))
     assert type(cast_free[3]) in (CastFreeReflectionPad2d, CastFreeReplicationPad2d)
     x = torch.randn(2, 3, 16, 16).contiguous(memory_format=layout)
@@ -60,9 +70,14 @@ def bf16_steps(monkeypatch, cast_free: bool) -> tuple[list[dict[str, float]], di
     """Two bf16 cyclegan training steps (small), their losses and the weights after them."""
     if not cast_free:
         monkeypatch.setattr(placement, "keep_pads_in_autocast_dtype", lambda network: network)
-    model = api.create_model("cyclegan", image_size=32, batch_size=2, g_width=8, d_width=8, n_blocks=2, pool_size=2)
-    trainer = Trainer(model, api.train_settings({"device": "cpu", "precision": "bf16", "progress": False, "seed": 3}),
-                      write=False)
+    model = api.create_model(
+        "cyclegan", image_size=32, batch_size=2, g_width=8, d_width=8, n_blocks=2, pool_size=2
+    )
+    trainer = Trainer(
+        model,
+        api.train_settings({"device": "cpu", "precision": "bf16", "progress": False, "seed": 3}),
+        write=False,
+    )
     pads = [type(m) for m in trainer.modules["gen_a2b"].modules() if isinstance(m, nn.ReflectionPad2d)]
     assert pads and all((kind is CastFreeReflectionPad2d) is cast_free for kind in pads)
     losses = []
@@ -71,8 +86,11 @@ def bf16_steps(monkeypatch, cast_free: bool) -> tuple[list[dict[str, float]], di
         losses.append({name: float(value) for name, value in metrics.items()})
         trainer.step += 1
     trainer.loader.close()
-    weights = {f"{net}.{name}": p.detach().clone() for net, module in trainer.modules.items()
-               for name, p in module.named_parameters()}
+    weights = {
+        f"{net}.{name}": p.detach().clone()
+        for net, module in trainer.modules.items()
+        for name, p in module.named_parameters()
+    }
     return losses, weights
 
 

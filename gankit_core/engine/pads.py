@@ -18,8 +18,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 # F.pad's mode -> the aten op that folds a padded map's gradient back onto the unpadded input
-_FOLD_GRADIENT = {"reflect": torch.ops.aten.reflection_pad2d_backward,
-                  "replicate": torch.ops.aten.replication_pad2d_backward}
+_FOLD_GRADIENT = {
+    "reflect": torch.ops.aten.reflection_pad2d_backward,
+    "replicate": torch.ops.aten.replication_pad2d_backward,
+}
 
 
 class _PadInInputDtype(torch.autograd.Function):
@@ -34,15 +36,21 @@ class _PadInInputDtype(torch.autograd.Function):
     @staticmethod
     def backward(ctx, gradient: Tensor) -> tuple[Tensor, None, None]:
         like = ctx.input_like
-        fp32_input = torch.empty_strided(like.shape, like.stride(), dtype=torch.float32, device=gradient.device)
+        fp32_input = torch.empty_strided(
+            like.shape, like.stride(), dtype=torch.float32, device=gradient.device
+        )
         folded = _FOLD_GRADIENT[ctx.mode](gradient.float(), fp32_input, list(ctx.padding))
         return folded.to(gradient.dtype), None, None
 
 
 def _pads_in_lower_precision(image: Tensor) -> bool:
     """Whether CPU autocast is on and would cast this input up to fp32 for padding."""
-    return (image.device.type == "cpu" and torch.is_autocast_enabled("cpu")
-            and image.dtype == torch.get_autocast_dtype("cpu") and image.dim() in (3, 4))
+    return (
+        image.device.type == "cpu"
+        and torch.is_autocast_enabled("cpu")
+        and image.dtype == torch.get_autocast_dtype("cpu")
+        and image.dim() in (3, 4)
+    )
 
 
 class CastFreeReflectionPad2d(nn.ReflectionPad2d):
