@@ -56,6 +56,29 @@ def test_a_network_computes_the_same_with_cast_free_pads(pad, padding, layout, a
     assert all(torch.equal(a, b) for a, b in zip(got[2], expected[2], strict=True))
 
 
+@pytest.mark.parametrize(
+    ("padding", "layout", "shape"),
+    itertools.product([1, 3, (2, 0, 1, 3), (1, 2, 3, 1)], [NCHW, NHWC], [(2, 16, 9, 11), (16, 8, 9)]),
+)
+def test_the_reflection_gradient_folded_in_bf16_is_the_fp32_fold_rounded_once(padding, layout, shape):
+    # Gradients over many orders of magnitude, so that rounding three times near the corners would show.
+    torch.manual_seed(1)
+    image = torch.randn(shape).bfloat16()
+    image = image.contiguous(memory_format=layout) if image.dim() == 4 else image
+    pad = nn.ReflectionPad2d(padding)
+    left, right, top, bottom = pad.padding
+    padded_shape = (*shape[:-2], shape[-2] + top + bottom, shape[-1] + left + right)
+    arriving = (torch.randn(padded_shape) * torch.exp(3 * torch.randn(padded_shape))).bfloat16()
+    gradients = []
+    for network in (nn.Sequential(pad), keep_pads_in_autocast_dtype(nn.Sequential(copy.deepcopy(pad)))):
+        x = image.clone().requires_grad_(True)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = network(x)
+        out.backward(arriving.to(out.dtype))
+        gradients.append(x.grad)
+    assert torch.equal(gradients[1], gradients[0]) and gradients[1].stride() == gradients[0].stride()
+
+
 def test_the_pad_keeps_bf16_under_autocast_and_fp32_outside():
     pad = keep_pads_in_autocast_dtype(nn.Sequential(nn.ReflectionPad2d(1)))
     image = torch.randn(1, 4, 8, 8)

@@ -7,8 +7,10 @@ moves values. CycleGAN's generator has 20 reflection pads, U-GAT-IT's as many; i
 these casts were most of the 21 % of the step that went to copies (docs/speed.md).
 
 Padding moves values without changing them, so the bf16 pad gives exactly the values the fp32 pad gave after
-the convolution's cast. Its backward adds the gradients of the mirrored border pixels: that sum is still made in
-fp32 and rounded once, as autocast's path rounds it, so the input gradient is bit for bit the same too.
+the convolution's cast. Its backward adds the gradients of each pixel's mirror images, which autocast's path sums
+in fp32 and rounds once: a reflection's gradient is folded in bf16 (one term in the middle and two along an edge
+round the same either way) with its corners, where four terms meet, folded again in fp32; a replication's, whose
+edge pixels take more terms, is folded in fp32. Either way the input gradient is bit for bit autocast's.
 """
 
 from __future__ import annotations
@@ -36,11 +38,74 @@ class _PadInInputDtype(torch.autograd.Function):
     @staticmethod
     def backward(ctx, gradient: Tensor) -> tuple[Tensor, None, None]:
         like = ctx.input_like
+        if ctx.mode == "reflect" and not torch.is_grad_enabled() and _corners_apart(like.shape, ctx.padding):
+            return _fold_reflection_in_dtype(gradient, like, ctx.padding), None, None
+        # as autocast's path: the padded gradient in fp32, folded back, then rounded once
         fp32_input = torch.empty_strided(
             like.shape, like.stride(), dtype=torch.float32, device=gradient.device
         )
         folded = _FOLD_GRADIENT[ctx.mode](gradient.float(), fp32_input, list(ctx.padding))
         return folded.to(gradient.dtype), None, None
+
+
+def _corners_apart(shape: torch.Size, padding: tuple[int, ...]) -> bool:
+    """Whether no input pixel takes mirrored gradients from both opposite sides (a map wider than both pads)."""
+    left, right, top, bottom = padding
+    return shape[-1] > left + right + 1 and shape[-2] > top + bottom + 1
+
+
+def _fold_reflection_in_dtype(gradient: Tensor, like: Tensor, padding: tuple[int, ...]) -> Tensor:
+    """A reflection pad's input gradient folded in the gradient's own dtype, equal bit for bit to folding it in fp32
+    and rounding once. A pixel's gradient is the sum of its mirror images: one in the middle, two along an edge
+    (one rounding either way, and a + b = b + a), four near a corner (three roundings in the gradient's dtype
+    against one), so the corners are folded again in fp32 from their own corner of the padded gradient."""
+    folded = torch.ops.aten.reflection_pad2d_backward(
+        gradient,
+        torch.empty_strided(like.shape, like.stride(), dtype=gradient.dtype, device=gradient.device),
+        list(padding),
+    )
+    left, right, top, bottom = padding
+    height, width = like.shape[-2], like.shape[-1]
+    padded_height, padded_width = gradient.shape[-2], gradient.shape[-1]
+    # (rows, columns) of the corner in the input, the same corner of the padded gradient, the fold's padding
+    corners = (
+        (
+            slice(0, top + 1),
+            slice(0, left + 1),
+            slice(0, 2 * top + 1),
+            slice(0, 2 * left + 1),
+            (left, 0, top, 0),
+        ),
+        (
+            slice(0, top + 1),
+            slice(width - right - 1, width),
+            slice(0, 2 * top + 1),
+            slice(padded_width - 2 * right - 1, padded_width),
+            (0, right, top, 0),
+        ),
+        (
+            slice(height - bottom - 1, height),
+            slice(0, left + 1),
+            slice(padded_height - 2 * bottom - 1, padded_height),
+            slice(0, 2 * left + 1),
+            (left, 0, 0, bottom),
+        ),
+        (
+            slice(height - bottom - 1, height),
+            slice(width - right - 1, width),
+            slice(padded_height - 2 * bottom - 1, padded_height),
+            slice(padded_width - 2 * right - 1, padded_width),
+            (0, right, 0, bottom),
+        ),
+    )
+    for rows, columns, padded_rows, padded_columns, corner_padding in corners:
+        if 0 in (corner_padding[0] + corner_padding[1], corner_padding[2] + corner_padding[3]):
+            continue  # mirrored along one side only: at most two terms, already exact
+        block = gradient[..., padded_rows, padded_columns].float()
+        corner = folded[..., rows, columns]
+        exact = torch.ops.aten.reflection_pad2d_backward(block, corner.float(), list(corner_padding))
+        corner.copy_(exact)
+    return folded
 
 
 def _pads_in_lower_precision(image: Tensor) -> bool:
