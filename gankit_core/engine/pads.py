@@ -4,7 +4,7 @@ torch's CPU autocast lists ``reflection_pad2d`` and ``replication_pad2d`` among 
 bf16 step each such pad casts its bf16 input up to fp32, pads in fp32, and the convolution after it casts the
 padded map back down: two full copies of the activation forward and two more backward, around a pad that only
 moves values. CycleGAN's generator has 20 reflection pads, U-GAT-IT's as many; in CycleGAN's bf16 step at 256 px
-these casts were most of the 21 % of the step that went to copies (docs/speed.md).
+(channels-last) they cost about 3 % of the step (docs/speed.md).
 
 Padding moves values without changing them, so the bf16 pad gives exactly the values the fp32 pad gave after
 the convolution's cast. Its backward adds the gradients of each pixel's mirror images, which autocast's path sums
