@@ -91,9 +91,62 @@ def main() -> None:
         print(profile_step(model, settings, args.profile))
 
 
+# What each operator's self CPU time is spent on, for the grouped profile: the first group whose words appear in
+# the operator's name takes it (so "convolution_backward" is a convolution, not a backward's bookkeeping).
+OPERATOR_GROUPS = (
+    ("convolution (forward, backward, penalty's double backward)", ("convolution", "conv_depthwise", "slow_conv")),
+    ("matmul (linear layers)", ("addmm", "::mm", "bmm", "matmul", "linear")),
+    ("norms (instance, batch, group, layer; AdaLIN/LIN arithmetic is elementwise)",
+     ("batch_norm", "instance_norm", "group_norm", "layer_norm", "var_mean", "::var", "::std")),
+    ("copies and casts (memory layout, dtype: autocast's weight casts, .contiguous, cat)",
+     ("copy_", "_to_copy", "clone", "contiguous", "::cat", "::stack")),
+    ("padding (reflection, replication, constant)", ("pad",)),
+    ("resampling (upsample, grid_sample, interpolate)", ("upsample", "grid_sampler", "interpolate")),
+    ("optimizer (fused Adam, EMA, foreach)", ("_fused_adam", "_foreach", "adam")),
+    ("reductions (sum, mean, max, isfinite)", ("::sum", "::mean", "::max", "::min", "::norm", "isfinite", "::all",
+                                                "::any", "linalg")),
+    ("elementwise and activations", ("::add", "::sub", "::mul", "::div", "relu", "tanh", "sigmoid", "::where",
+                                     "lerp", "pow", "sqrt", "::exp", "::log", "::neg", "::abs", "clamp", "fill_",
+                                     "zero_", "addcmul", "addcdiv", "threshold", "softplus", "::rsub", "::sign",
+                                     "::ge", "::gt", "::le", "::lt", "::eq", "mse_loss", "l1_loss",
+                                     "binary_cross_entropy", "rand", "bernoulli", "::ones", "::zeros", "::full")),
+)
+
+
+def group_of(operator: str) -> str:
+    for group, words in OPERATOR_GROUPS:
+        if any(word in operator for word in words):
+            return group
+    return "other operators (allocation, views, autograd's own nodes)"
+
+
+def grouped_profile(events, step_ms: float) -> str:
+    """Self CPU time per group of operators as a share of the step's wall time, and what no operator took (the
+    Python of the model and the engine, autograd's scheduling)."""
+    totals: dict[str, float] = {}
+    pool_ms = sum(event.cpu_time_total for event in events if event.key == "image pool") / 1000
+    for event in events:
+        if event.key == "image pool":  # its operators are in their groups; its own total is reported below
+            continue
+        group = group_of(event.key)
+        totals[group] = totals.get(group, 0.0) + event.self_cpu_time_total / 1000
+    lines = [f"  {'where':<92} {'ms':>9} {'share':>6}"]
+    for group, ms in sorted(totals.items(), key=lambda item: -item[1]):
+        lines.append(f"  {group:<92} {ms:>9.1f} {ms / step_ms:>6.1%}")
+    outside = step_ms - sum(totals.values())
+    lines.append(f"  {'outside any operator (Python of the model and engine, autograd scheduling)':<92} "
+                 f"{outside:>9.1f} {outside / step_ms:>6.1%}")
+    lines.append(f"  {'the step (wall time of the profiled cycle)':<92} {step_ms:>9.1f}")
+    if pool_ms:
+        lines.append(f"  {'of which the image pool, operators included':<92} {pool_ms:>9.1f} {pool_ms / step_ms:>6.1%}")
+    return "\n".join(lines)
+
+
 def profile_step(model, settings, rows: int) -> str:
     """torch.profiler's table of the ``rows`` operators with the most self CPU time over one n_critic cycle of
-    the engine's step, after one untimed cycle."""
+    the engine's step, after one untimed cycle, and the same time grouped by what the operators do."""
+    import time
+
     from torch.profiler import ProfilerActivity, profile
 
     from gankit_core.engine.trainer import Trainer
@@ -109,8 +162,12 @@ def profile_step(model, settings, rows: int) -> str:
 
     cycle()
     with profile(activities=[ProfilerActivity.CPU]) as profiler:
+        start = time.perf_counter()
         cycle()
-    return profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows, max_name_column_width=48)
+        cycle_ms = (time.perf_counter() - start) * 1000
+    events = profiler.key_averages()
+    table = events.table(sort_by="self_cpu_time_total", row_limit=rows, max_name_column_width=48)
+    return f"{table}\n{grouped_profile(events, cycle_ms)}"
 
 
 if __name__ == "__main__":

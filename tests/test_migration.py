@@ -186,7 +186,7 @@ EXPRESSION_TINY = {"image_size": 32, "batch_size": 4, "g_width": 4, "d_width": 4
                    "data": "synthetic-expression:n=16,identities=8"}
 # Version 1 of expression: the paper's networks as printed, sharp landmark lines.
 EXPRESSION_VERSION_1 = {"residual": False, "identity_start": False, "fusion_identity_start": False,
-                        "landmark_blur": 0.0, "warp_input": False}
+                        "landmark_blur": 0.0, "warp_input": False, "pixel_loss": "l1"}
 EXPRESSION_ADDED_SINCE = tuple(EXPRESSION_VERSION_1)
 
 

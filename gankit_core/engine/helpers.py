@@ -44,6 +44,10 @@ class ImagePool(nn.Module):
         """Return a batch where each image is, with probability 1/2 once the pool is full, an older one."""
         if self.size == 0:
             return images
+        with torch.profiler.record_function("image pool"):  # named in profiles (benchmarks/compare.py --profile)
+            return self._mix(images)
+
+    def _mix(self, images: Tensor) -> Tensor:
         out = []
         for image in images.detach():
             filled = int(self.count)

@@ -61,7 +61,7 @@ class TrainingStep:
             scaler.step(optimizer)
             scaler.update()
         else:
-            optimizer.step()
+            scheduled.step()
         if scheduled.after_step is not None:
             with torch.no_grad():
                 scheduled.after_step()

@@ -27,6 +27,15 @@ from gankit_core.errors import ConfigError
 from gankit_core.interfaces import ConfigMigration, Model, ModelConfig, OptimizerSpec, Preset, Stage
 
 FUSION, TRANSFER = "fusion", "transfer"
+# The U-Net's pixel loss. "l1": Eq. 8, the mean absolute error over the batch: every wrong pixel weighs the same
+# whatever its image, so the triples with a large change of expression (many wrong pixels) take most of the
+# gradient. "log-mse": the mean over images of
+# ln(MSE + 1e-6) / 100, which is minus each image's PSNR up to constants: the figure the evaluation averages. Its
+# gradient on an image is its error over that image's own MSE, so a triple the warp already gets nearly right
+# weighs as much as one it gets badly wrong. The / 100 makes mu_pix = 100 weigh it about as Eq. 8's L1 on an image
+# at 40 dB (a gankit option; docs/models/expression.md).
+PIXEL_LOSSES = ("l1", "log-mse")
+LOG_MSE_FLOOR = 1e-6  # 66 dB for images in [-1, 1]: a bound on the weight an already-exact image can take
 
 
 @dataclass
@@ -50,6 +59,7 @@ class ExpressionConfig(ModelConfig):
     lambda_l1: float = 100.0
     mu_cgan: float = 1.0  # Eq. 9
     mu_pix: float = 100.0
+    pixel_loss: str = "l1"  # "log-mse": each image's own PSNR (PIXEL_LOSSES); the cpu preset's [paper: "l1", Eq. 8]
     flip: bool = True  # left-right flip augmentation of every training triple (section V.A)
     landmark_thickness: float = 0.0  # line width of landmark images in pixels; 0: image_size / 128, at least 1
     landmark_blur: float = 1.0  # Gaussian blur of the landmark lines, sigma in pixels at 64 px (scaled) [paper: -]
@@ -79,6 +89,8 @@ class ExpressionConfig(ModelConfig):
         if self.warp_input and not self.fusion:
             raise ConfigError("warp_input needs the fusion module: the target is warped to its landmarks "
                               "(add --set warp_input=false for the U-Net without fusion)")
+        if self.pixel_loss not in PIXEL_LOSSES:
+            raise ConfigError(f"pixel_loss must be one of {', '.join(PIXEL_LOSSES)}, not '{self.pixel_loss}'")
         if self.landmark_blur < 0:
             raise ConfigError(f"landmark_blur must be 0 (sharp lines) or more, not {self.landmark_blur}")
         if self.landmark_thickness < 0:
@@ -125,6 +137,14 @@ def gaussian_blur(images: Tensor, sigma: float) -> tuple[Tensor, float]:
     return blurred, float(kernel[radius])
 
 
+def pixel_loss(output: Tensor, truth: Tensor, kind: str) -> Tensor:
+    """The U-Net's pixel loss between N x C x H x W images (``PIXEL_LOSSES``)."""
+    error = output - truth
+    if kind == "l1":
+        return error.abs().mean()
+    return torch.log(error.pow(2).flatten(1).mean(1) + LOG_MSE_FLOOR).mean() / 100
+
+
 def mirror(batch: dict[str, Tensor], flipped: Tensor) -> dict[str, Tensor]:
     """The batch with the triples where ``flipped`` (N bools) mirrored left-right: images, and landmarks through
     dlib's index permutation (the mirrored left eye is the right one)."""
@@ -156,15 +176,16 @@ class ExpressionTransfer(Model):
         "paper": Preset("paper 003's settings (256 px, batch 8, 400 + 120 epochs) with gankit's measured deviations: "
                         "the defaults; wants a GPU"),
         "cpu": Preset("docs/models/expression.md's run: 64 px, half-width U-Net and PatchGAN, 1000 fusion + 1500 "
-                      "transfer steps on 4096 triples",
+                      "transfer steps on 4096 triples, the U-Net trained on each image's PSNR (pixel_loss log-mse)",
                       {"image_size": 64, "g_width": 32, "d_width": 32, "fusion_steps": 1000, "transfer_steps": 1500,
-                       "data": "synthetic-expression:n=4096,identities=400", "sample_every": 2500},
-                      measured="9.7 min on one thread of the 2-core CPU (176 s fusion + 404 s transfer); SSIM 0.979 / "
-                               "36.7 dB / 28.2 dB features against the truth vs 0.973 / 36.0 / 27.5 for the warp to "
+                       "data": "synthetic-expression:n=4096,identities=400", "sample_every": 2500,
+                       "pixel_loss": "log-mse"},
+                      measured="9.7 min on one thread of the 2-core CPU (176 s fusion + 403 s transfer); SSIM 0.979 / "
+                               "37.3 dB / 29.0 dB features against the truth vs 0.973 / 36.0 / 27.5 for the warp to "
                                "Phi's landmarks and 0.977 / 37.2 / 28.8 for the warp to the true ones "
                                "(docs/models/expression.md)"),
     }
-    config_version = 3
+    config_version = 4
     config_migrations = {
         # Version 1: every config saved before versions were recorded. The first model was the paper's as printed:
         # a U-Net drawing the whole face from a random start, Phi from a random start, sharp landmark lines. The
@@ -173,6 +194,8 @@ class ExpressionTransfer(Model):
                                   "landmark_blur": 0.0}),
         # Version 2: the U-Net read the target itself (the paper's form), not the target warped to Phi's landmarks.
         2: ConfigMigration(added={"warp_input": False}),
+        # Version 3: Eq. 8's L1 was the only pixel loss.
+        3: ConfigMigration(added={"pixel_loss": "l1"}),
     }
 
     def __init__(self, config=None, **overrides) -> None:
@@ -291,7 +314,7 @@ class ExpressionTransfer(Model):
             c = self.config
             with frozen(nets.discriminator), step.autocast():
                 adversarial = self.loss.generator(nets.discriminator(target, output).float())  # Eq. 7, Omega's side
-                pixel = (output.float() - truth.float()).abs().mean()  # Eq. 8
+                pixel = pixel_loss(output.float(), truth.float(), c.pixel_loss)  # Eq. 8, or per image
                 loss_g = c.mu_cgan * adversarial + c.mu_pix * pixel  # Eq. 9
             step.optimize("generator", loss_g)
             scalars.update(loss_g=loss_g.detach(), loss_pix=pixel.detach(), loss_adv=adversarial.detach())

@@ -16,6 +16,7 @@ from gankit_core import api
 from gankit_core.data import open_dataset
 from gankit_core.data.landmarks import mirror_landmarks
 from gankit_core.data.synthetic import face_params, landmarks
+from gankit_core.errors import ConfigError
 from gankit_core.images import unit_batch
 from gankit_core.testing import check_model_contract
 
@@ -25,6 +26,7 @@ def test_defaults_are_section_v():
     c = model.config
     assert (c.image_size, c.batch_size, c.g_lr, c.d_lr, c.beta1, c.beta2) == (256, 8, 2e-4, 1e-4, 0.5, 0.999)
     assert (c.lambda_adv, c.lambda_cycle, c.lambda_l1, c.mu_cgan, c.mu_pix) == (0.1, 10, 100, 1, 100)
+    assert c.pixel_loss == "l1"  # Eq. 8
     fusion, transfer = model.stages()
     assert (fusion.name, fusion.epochs, transfer.name, transfer.epochs) == ("fusion", 400, "transfer", 120)
     assert set(fusion.trains) == set(fusion.optimizers) == {"fusion", "landmark_discriminator"}
@@ -51,6 +53,33 @@ def test_without_fusion_the_unet_is_trained_alone_on_the_source_landmarks():
     points = torch.as_tensor(landmarks(face_params(0, [1], [2], [1.0]), 64), dtype=torch.float32)
     guide = model.guide(nets, points, points + 5, torch.zeros(1, 3, 64, 64))
     assert torch.equal(guide, model.draw(points, 64))  # L_s itself
+
+
+def test_the_log_mse_pixel_loss_is_the_evaluations_mean_psnr_up_to_constants():
+    """pixel_loss = "log-mse" ranks outputs as `gankit eval expression`'s mean PSNR does: its change between two sets
+    of outputs is minus the change in their mean PSNR, times ln(10) / 10 / 100; Eq. 8's L1 does not (it favours
+    halving the error of the worse image over halving the better one's, which the mean PSNR values equally)."""
+    from gankit_unet_landmark.model import pixel_loss
+
+    from gankit_core.metrics.image_quality import psnr
+
+    generator = torch.Generator().manual_seed(0)
+    truth = torch.rand(2, 3, 16, 16, generator=generator) * 2 - 1
+    noise = torch.randn(2, 3, 16, 16, generator=generator)
+    scale = torch.tensor([0.03, 0.3])[:, None, None, None]  # a nearly right image and a far worse one
+    halved_good, halved_bad = scale * torch.tensor([0.5, 1])[:, None, None, None], scale * torch.tensor([1, 0.5])[:, None, None, None]
+    outputs = {name: truth + noise * s for name, s in (("start", scale), ("good", halved_good), ("bad", halved_bad))}
+    mean_psnr = {name: psnr(out, truth, (-1, 1)).mean().item() for name, out in outputs.items()}
+    for name in ("good", "bad"):
+        change = pixel_loss(outputs[name], truth, "log-mse") - pixel_loss(outputs["start"], truth, "log-mse")
+        expected = -(mean_psnr[name] - mean_psnr["start"]) * np.log(10) / 10 / 100
+        assert change.item() == pytest.approx(expected, rel=0.01)  # the 1e-6 floor: 0.4% of the smallest MSE here
+    # Halving either image's error gains the same 3 dB on one image; L1 prefers the bad image's, log-mse neither.
+    assert mean_psnr["good"] == pytest.approx(mean_psnr["bad"], abs=0.05)
+    l1 = {name: pixel_loss(out, truth, "l1").item() for name, out in outputs.items()}
+    assert l1["bad"] < l1["good"] - 0.02
+    with pytest.raises(ConfigError, match="pixel_loss must be one of l1, log-mse"):
+        api.create_model("expression", pixel_loss="l2")
 
 
 def test_flips_mirror_images_and_landmarks_together():
@@ -269,10 +298,8 @@ def test_700_fusion_steps_move_the_target_landmarks_toward_the_truth(tmp_path):
 
 def test_the_model_starts_as_the_warp_to_its_own_landmarks(tmp_path):
     """With the warped input and the identity start, the U-Net before its first step is the warp to Phi's landmarks
-    exactly: every figure of `gankit eval expression` is warp-phi's, on the teeth triples too. From there Eq. 8's L1
-    moves it; the margin it gains is checked by the slow test (the `cpu` preset: +0.69 dB). A CI-speed margin did
-    not hold: at width 16 after 300 fusion steps, 100 transfer steps were level with the warp (+0.0003 dB on 64
-    triples), 300 were 1.18 dB behind it and 500 still 0.31 dB (the first steps add noise before the L1 settles it)."""
+    exactly: every figure of `gankit eval expression` is warp-phi's, on the teeth triples too. From there the pixel
+    loss moves it (the next test: the margin it gains)."""
     model = api.create_model("expression", image_size=64, g_width=8, d_width=8, fusion_width=8, fusion_d_width=8,
                              fusion_steps=30, transfer_steps=1, data="synthetic-expression:n=64,identities=16")
     result = api.train(model, out=tmp_path / "run", progress=False, stage="fusion", sample_every=100000)
@@ -283,12 +310,38 @@ def test_the_model_starts_as_the_warp_to_its_own_landmarks(tmp_path):
         assert scores[key] == pytest.approx(scores[key.replace("expression/", "warp-phi/")], abs=1e-9), key
 
 
+def test_200_transfer_steps_put_the_model_ahead_of_the_warp_to_its_own_landmarks(tmp_path):
+    """The U-Net's own gain at CI speed (55 s on one thread, measured): Phi 300 steps at width 8, then the U-Net at width
+    16 over the target warped to Phi's landmarks, 200 steps with the cpu preset's pixel loss (each image's PSNR),
+    against that warp on 32 held-out triples. Measured with seeds 0 and 1 (the test runs seed 0): SSIM +0.0009 and
+    +0.0004, PSNR +0.51 and +0.43 dB, features +0.59 and +0.50 dB (plugins/unet_landmark/NOTES.md section 8). With
+    Eq. 8's L1 there was no margin this early: after 100 transfer steps the model was level with the warp (+0.0003
+    dB), after 300 1.18 dB behind it."""
+    model = api.create_model("expression", image_size=64, g_width=16, d_width=16, fusion_width=8, fusion_d_width=8,
+                             fusion_steps=300, transfer_steps=200, pixel_loss="log-mse",
+                             data="synthetic-expression:n=512,identities=64")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as measured: this machine's small convolutions ran slower on two threads
+    try:
+        result = api.train(model, out=tmp_path / "run", progress=False, sample_every=100000)
+        scores = api.evaluate(result.checkpoint, ["transfer"], count=32)
+    finally:
+        torch.set_num_threads(threads)
+    assert scores["warp-phi/psnr"] > scores["unchanged/psnr"]  # Phi moved the landmarks: the warp is a real bar
+    assert scores["expression/ssim"] > scores["warp-phi/ssim"]
+    assert scores["expression/psnr"] > scores["warp-phi/psnr"] + 0.2
+    assert scores["expression/psnr_features"] > scores["warp-phi/psnr_features"] + 0.25
+
+
 @pytest.mark.slow
 def test_the_cpu_preset_beats_the_warp_to_phis_landmarks(tmp_path):
     """docs/models/expression.md's run, the `cpu` preset (64 px, half-width networks, 1000 fusion + 1500 transfer
-    steps, the U-Net over the target warped to Phi's landmarks): on 256 held-out triples it measured SSIM 0.9791,
-    36.66 dB and 28.18 dB over the features against 0.9734, 35.97 and 27.50 for the warp to Phi's landmarks
-    (33.94 dB for the target unchanged), and its fused landmarks were half as far from the truth's as the target's."""
+    steps, the U-Net over the target warped to Phi's landmarks, trained on each image's PSNR): on 256 held-out
+    triples it measured SSIM 0.9795, 37.32 dB and 28.95 dB over the features against 0.9734, 35.97 and 27.50 for the
+    warp to Phi's landmarks, 0.9770, 37.22 and 28.76 for the oracle warp to the true landmarks (33.94 dB for the
+    target unchanged), and its fused landmarks were half as far from the truth's as the target's. Those figures come
+    from the stages run one after the other (NOTES.md section 7); the margins over the oracle are thin (+0.10 and
+    +0.19 dB), so here it must not trail it by more than 0.2 dB."""
     model = api.create_model("expression", preset="cpu")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as measured
@@ -297,8 +350,11 @@ def test_the_cpu_preset_beats_the_warp_to_phis_landmarks(tmp_path):
         scores = api.evaluate(result.checkpoint, ["transfer"], count=256)
     finally:
         torch.set_num_threads(threads)
-    assert scores["expression/ssim"] > scores["warp-phi/ssim"] + 0.003
-    assert scores["expression/psnr"] > scores["warp-phi/psnr"] + 0.3
-    assert scores["expression/psnr_features"] > scores["warp-phi/psnr_features"] + 0.3
+    assert scores["expression/ssim"] > scores["warp-phi/ssim"] + 0.004
+    assert scores["expression/psnr"] > scores["warp-phi/psnr"] + 1.0
+    assert scores["expression/psnr_features"] > scores["warp-phi/psnr_features"] + 1.0
+    assert scores["expression/ssim"] > scores["warp-true/ssim"]
+    assert scores["expression/psnr"] > scores["warp-true/psnr"] - 0.2
+    assert scores["expression/psnr_features"] > scores["warp-true/psnr_features"] - 0.2
     assert scores["expression/psnr"] > scores["unchanged/psnr"] + 2
     assert scores["fusion/landmark_l1"] < 0.7 * scores["unchanged/landmark_l1"]
