@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gankit_core.errors import ConfigError
+from gankit_core.images import GREY_LEVEL
 
 SOBEL_X = ((-1.0, 0.0, 1.0), (-2.0, 0.0, 2.0), (-1.0, 0.0, 1.0))
 
@@ -96,7 +97,7 @@ class CloseBlur(nn.Module):
 
     def __init__(self, image_size: int = 64, close: int = 5, sigma: float = 1.5, grain: float = 0.0) -> None:
         super().__init__()
-        self.grain = grain / 127.5  # levels of 255 to the [-1, 1] range
+        self.grain = grain * GREY_LEVEL
         pattern = torch.randn(1, 3, image_size, image_size, generator=torch.Generator().manual_seed(0))
         self.register_buffer("pattern", pattern, persistent=False)
         scale = image_size / 64

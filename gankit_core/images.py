@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from einops import rearrange
 
+GREY_LEVEL = 1 / 127.5  # one 8-bit grey level, as a difference in the [-1, 1] range
+
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
     """[-1, 1] float images -> uint8 in [0, 255] (N x 3 x H x W, on the CPU)."""

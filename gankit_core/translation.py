@@ -63,8 +63,7 @@ def check_generator_start(config: Any) -> None:
 
     if config.identity_start and not config.residual:
         raise ConfigError("identity_start needs residual=true: only a residual generator can start as the identity")
-    for name in ("base_a2b", "base_b2a"):
-        base = getattr(config, name)
+    for name, base in (("base_a2b", config.base_a2b), ("base_b2a", config.base_b2a)):
         if base not in BASES:
             raise ConfigError(f"{name} must be one of {', '.join(BASES)}, not {base!r}")
         if base != "input" and not config.residual:
@@ -79,7 +78,7 @@ def generator_options(config: Any, direction: str) -> dict[str, Any]:
     if not config.residual:
         return {}
     options = {"residual": True, "identity_start": config.identity_start}
-    base = getattr(config, f"base_{direction}")
+    base = config.base_a2b if direction == "a2b" else config.base_b2a
     if base != "input":
         options["base"] = base
     return options
