@@ -93,7 +93,8 @@ class CloseBlur(nn.Module):
 
     The grain is one fixed pattern (seeded), as a photo editor's grain overlay is, so the module stays a
     deterministic function that exports to ONNX. Measured on 128 held-out cartoons, it scores as the random grain
-    of the eval's classical tool does: KID 0.130 against 0.128, without grain 0.172 (docs/models/cyclegan.md)."""
+    of the eval's classical tool does: KID 0.130 against 0.128, without grain 0.172 (docs/models/translation-runs.md,
+    round 2)."""
 
     def __init__(self, image_size: int = 64, close: int = 5, sigma: float = 1.5, grain: float = 0.0) -> None:
         super().__init__()

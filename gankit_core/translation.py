@@ -72,6 +72,15 @@ def check_generator_start(config: Any) -> None:
         raise ConfigError("base_weight needs residual=true: it keeps a residual generator near its base")
 
 
+def check_generator_base(config: Any, network: Any) -> None:
+    """A classical base or ``base_weight`` needs a generator that has a ``base`` (resnet, ugatit): another one
+    would drop the option and fail at the first step, so it is refused when the networks are built."""
+    wants_base = config.base_weight or config.base_a2b != "input" or config.base_b2a != "input"
+    if config.residual and wants_base and "base" not in dict(network.named_children()):
+        raise ConfigError(f"generator '{config.generator}' has no residual base: base_a2b, base_b2a and base_weight "
+                          "need generator=resnet (cyclegan) or ugatit")
+
+
 def generator_options(config: Any, direction: str) -> dict[str, Any]:
     """The residual options a translation config gives its ``direction``'s generator. Only a residual run names
     them, and only a classical base names ``base``, so a generator without these options still plugs in."""

@@ -82,6 +82,8 @@ def test_a_base_needs_a_residual_generator_and_a_known_name():
         api.create_model("ugatit", residual=True, base_b2a="sketch")
     with pytest.raises(ConfigError, match="unknown residual base 'sketch'"):
         residual_base("sketch", 64)
+    with pytest.raises(ConfigError, match="generator 'unet' has no residual base"):  # refused before training
+        api.create_model("cyclegan", preset="cpu", generator="unet").build()
 
 
 def test_base_l1_measures_how_far_a_generator_moved_from_its_base(twins):

@@ -28,6 +28,7 @@ from gankit_core.losses import least_squares
 from gankit_core.translation import (
     Translator,
     base_l1,
+    check_generator_base,
     check_generator_start,
     check_paired,
     cycle_l1,
@@ -117,6 +118,7 @@ class UGATIT(Translator, Model):
             nets[f"gen_{direction}"] = api.create_component(
                 "generator", c.generator, image_size=c.image_size, width=c.g_width, in_channels=3, out_channels=3,
                 n_blocks=c.n_blocks, light=c.light, **generator_options(c, direction))
+            check_generator_base(c, nets[f"gen_{direction}"])
         for domain in DOMAINS:
             for scale, layers in zip(SCALES, (c.global_layers, c.local_layers), strict=True):
                 nets[f"disc_{scale}_{domain}"] = api.create_component(

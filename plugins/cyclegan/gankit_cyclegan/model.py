@@ -23,6 +23,7 @@ from gankit_core.losses import least_squares
 from gankit_core.translation import (
     Translator,
     base_l1,
+    check_generator_base,
     check_generator_start,
     check_paired,
     cycle_l1,
@@ -104,6 +105,7 @@ class CycleGAN(Translator, Model):
             nets[f"gen_{direction}"] = api.create_component(
                 "generator", c.generator, image_size=c.image_size, width=c.g_width, in_channels=3, out_channels=3,
                 n_blocks=c.n_blocks, **generator_options(c, direction))
+            check_generator_base(c, nets[f"gen_{direction}"])
         for domain in DOMAINS:
             nets[f"disc_{domain}"] = api.create_component("discriminator", c.discriminator, image_size=c.image_size,
                                                           width=c.d_width, in_channels=3, layers=c.d_layers)
