@@ -165,10 +165,11 @@ def check_documented_translation_run(name: str, tmp_path: Path, a2b_ssim: float,
     assert scores["a2b/ssim"] > a2b_ssim - 0.03 and scores["b2a/ssim"] > b2a_ssim - 0.03
 
 
-def short_cpu_run_against_classical(name: str, tmp_path: Path, steps: int, count: int = 64) -> dict[str, float]:
+def check_short_cpu_run_beats_classical(name: str, tmp_path: Path, steps: int, ssim_margin: float,
+                                        psnr_margins: dict[str, float], count: int = 64) -> None:
     """A translation model's ``cpu`` preset trained ``steps`` steps (EMA off: a 0.995 average needs more steps; 256
-    faces a domain, which render in seconds), then twin SSIM and PSNR of the model and of each direction's
-    classical tool on ``count`` held-out faces: keys like ``a2b/ssim``, ``a2b/classical_psnr``."""
+    faces a domain, which render in seconds) is ahead of each direction's classical tool on ``count`` held-out
+    faces: twin SSIM by more than ``ssim_margin``, twin PSNR by more than ``psnr_margins[direction]`` dB."""
     import torch
 
     from gankit_core import api
@@ -188,4 +189,6 @@ def short_cpu_run_against_classical(name: str, tmp_path: Path, steps: int, count
         for method, images in (("", translated), ("classical_", classical(source))):
             scores[f"{direction}/{method}ssim"] = float(ssim(images, twin, (0, 255)).mean())
             scores[f"{direction}/{method}psnr"] = float(psnr(images, twin, (0, 255)).mean())
-    return scores
+    for direction, psnr_margin in psnr_margins.items():
+        assert scores[f"{direction}/ssim"] > scores[f"{direction}/classical_ssim"] + ssim_margin, (direction, scores)
+        assert scores[f"{direction}/psnr"] > scores[f"{direction}/classical_psnr"] + psnr_margin, (direction, scores)
