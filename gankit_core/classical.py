@@ -85,6 +85,36 @@ class Stylize(nn.Module):
         return (smooth * (1 - edges)).clamp(0, 1) * 2 - 1
 
 
+class GaussianBlur(nn.Module):
+    """A separable Gaussian blur of ``sigma`` pixels with OpenCV's kernel for 8-bit images (round(6 sigma + 1)
+    taps, made odd) and its default border (reflect 101), per channel, on N x C x H x W images."""
+
+    def __init__(self, sigma: float) -> None:
+        super().__init__()
+        half = int(sigma * 6 + 1.5) // 2
+        taps = torch.exp(-torch.arange(-half, half + 1, dtype=torch.float32) ** 2 / (2 * sigma**2))
+        self.register_buffer("taps", taps / taps.sum(), persistent=False)
+
+    def forward(self, image: Tensor) -> Tensor:
+        n, c, h, w = image.shape
+        flat = image.reshape(n * c, 1, h, w)
+        half = self.taps.numel() // 2
+        flat = F.conv2d(F.pad(flat, (half, half, 0, 0), mode="reflect"), self.taps.view(1, 1, 1, -1).to(flat))
+        flat = F.conv2d(F.pad(flat, (0, 0, half, half), mode="reflect"), self.taps.view(1, 1, -1, 1).to(flat))
+        return flat.reshape(n, c, h, w)
+
+
+def residual_smoothing(sigma: float, image_size: int) -> nn.Module:
+    """What a residual generator applies to its network's output before adding it to its base: nothing, or a
+    Gaussian blur of ``sigma`` pixels at 64 px (scaled with the image). A generator's raw output carries a
+    faint pixel-scale speckle that the discriminators do not stop and that the Inception features of KID
+    weigh heavily (2 grey levels of noise on the cartoon filter's output cost it 0.008 KID); a blurred
+    residual can still move colours and edges by a pixel or two, but cannot speckle."""
+    if sigma < 0:
+        raise ConfigError(f"residual_blur must be 0 (none) or a sigma in pixels, not {sigma}")
+    return GaussianBlur(sigma * image_size / 64) if sigma else nn.Identity()
+
+
 class CloseBlur(nn.Module):
     """Cartoon to photo: a morphological closing (a max then a min over ``close`` x ``close`` pixels, per
     channel) erases thin dark outlines; a Gaussian blur of ``sigma`` pixels softens flat colour into shading;
@@ -103,21 +133,14 @@ class CloseBlur(nn.Module):
         self.register_buffer("pattern", pattern, persistent=False)
         scale = image_size / 64
         self.close = max(1, round(close * scale) // 2 * 2 + 1)  # odd
-        sigma = sigma * scale
-        half = int(sigma * 6 + 1.5) // 2  # OpenCV's kernel for 8-bit images: round(6 sigma + 1), made odd
-        taps = torch.exp(-torch.arange(-half, half + 1, dtype=torch.float32) ** 2 / (2 * sigma**2))
-        self.register_buffer("taps", taps / taps.sum(), persistent=False)
+        self.blur = GaussianBlur(sigma * scale)
 
     def forward(self, image: Tensor) -> Tensor:
         pad = self.close // 2
         closed = F.max_pool2d(image, self.close, 1, pad)
         closed = -F.max_pool2d(-closed, self.close, 1, pad)
-        n, c, h, w = closed.shape
-        flat = closed.reshape(n * c, 1, h, w)
-        half = self.taps.numel() // 2
-        flat = F.conv2d(F.pad(flat, (half, half, 0, 0), mode="reflect"), self.taps.view(1, 1, 1, -1).to(flat))
-        flat = F.conv2d(F.pad(flat, (0, 0, half, half), mode="reflect"), self.taps.view(1, 1, -1, 1).to(flat))
-        smooth = flat.reshape(n, c, h, w)
+        smooth = self.blur(closed)
+        h, w = smooth.shape[-2:]
         if not self.grain:
             return smooth
         size = self.pattern.shape[-1]

@@ -70,15 +70,20 @@ def check_generator_start(config: Any) -> None:
             raise ConfigError(f"{name}={base} needs residual=true: only a residual generator adds its output to a base")
     if config.base_weight and not config.residual:
         raise ConfigError("base_weight needs residual=true: it keeps a residual generator near its base")
+    if config.residual_blur and not config.residual:
+        raise ConfigError("residual_blur needs residual=true: it smooths what a residual generator adds")
+    if config.residual_blur < 0:
+        raise ConfigError(f"residual_blur must be 0 (none) or a sigma in pixels, not {config.residual_blur}")
 
 
 def check_generator_base(config: Any, network: Any) -> None:
     """A classical base or ``base_weight`` needs a generator that has a ``base`` (resnet, ugatit): another one
     would drop the option and fail at the first step, so it is refused when the networks are built."""
-    wants_base = config.base_weight or config.base_a2b != "input" or config.base_b2a != "input"
+    wants_base = (config.base_weight or config.residual_blur or config.base_a2b != "input"
+                  or config.base_b2a != "input")
     if config.residual and wants_base and "base" not in dict(network.named_children()):
-        raise ConfigError(f"generator '{config.generator}' has no residual base: base_a2b, base_b2a and base_weight "
-                          "need generator=resnet (cyclegan) or ugatit")
+        raise ConfigError(f"generator '{config.generator}' has no residual base: base_a2b, base_b2a, base_weight and "
+                          "residual_blur need generator=resnet (cyclegan) or ugatit")
 
 
 def generator_options(config: Any, direction: str) -> dict[str, Any]:
@@ -90,6 +95,8 @@ def generator_options(config: Any, direction: str) -> dict[str, Any]:
     base = config.base_a2b if direction == "a2b" else config.base_b2a
     if base != "input":
         options["base"] = base
+    if config.residual_blur:
+        options["residual_blur"] = config.residual_blur
     return options
 
 

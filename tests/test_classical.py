@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from gankit_core import api
-from gankit_core.classical import CloseBlur, Stylize, residual_base
+from gankit_core.classical import CloseBlur, Stylize, residual_base, residual_smoothing
 from gankit_core.data.synthetic_dataset import translation_twins
 from gankit_core.errors import ConfigError
 from gankit_core.images import to_uint8, to_unit
@@ -73,6 +73,42 @@ def test_a_generator_on_a_classical_base_starts_as_that_tool(generator, extra, t
     with torch.no_grad():
         translated = to_uint8(network(to_unit(photos)))
     assert (translated.int() - cartoon_filter(photos).int()).abs().max() <= 1
+
+
+def _image_of(result: torch.Tensor | tuple[torch.Tensor, ...]) -> torch.Tensor:
+    return result[0] if isinstance(result, tuple) else result  # ugatit's generator: (image, CAM logit, heatmap)
+
+
+def _speckle(images: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference between vertically neighbouring pixels."""
+    return (images[..., 1:, :] - images[..., :-1, :]).abs().mean()
+
+
+@pytest.mark.parametrize(("generator", "extra"), [("resnet", {"n_blocks": 1}), ("ugatit", {"n_blocks": 1})])
+def test_residual_blur_smooths_what_the_generator_adds_and_nothing_else(generator, extra, twins):
+    """With ``residual_blur`` a residual generator adds a Gaussian-blurred residual to its base: the same weights'
+    output is exactly the base plus the blurred residual of the generator without the blur (the blur has no
+    weights, so checkpoints load either way), and a freshly initialised network's pixel-scale speckle shrinks to
+    well under half while its mean colour (a smooth change) is kept."""
+    photos, _ = twins
+    image = to_unit(photos[:4]) * 0.1  # room for the residual inside (-1, 1): no output clamp
+    torch.manual_seed(0)
+    networks = {}
+    for blur in (0.0, 0.8):
+        networks[blur] = api.create_component("generator", generator, image_size=64, width=8, residual=True,
+                                              residual_blur=blur, **extra)
+    networks[0.0].apply(init_weights)
+    networks[0.8].load_state_dict(networks[0.0].state_dict())
+    with torch.no_grad():
+        sharp, smooth = (_image_of(networks[blur](image)) - image for blur in (0.0, 0.8))
+    assert torch.allclose(smooth, residual_smoothing(0.8, 64)(sharp), atol=1e-5)
+    assert _speckle(smooth) < 0.5 * _speckle(sharp)
+    assert torch.allclose(smooth.mean((2, 3)), sharp.mean((2, 3)), atol=0.1 * sharp.abs().mean().item())
+    assert isinstance(residual_smoothing(0.0, 64), torch.nn.Identity)
+    with pytest.raises(ConfigError, match="residual_blur needs residual=true"):
+        api.create_model("cyclegan", residual_blur=0.8)
+    with pytest.raises(ConfigError, match="residual_blur must be 0"):
+        api.create_model("ugatit", residual=True, residual_blur=-1)
 
 
 def test_a_base_needs_a_residual_generator_and_a_known_name():

@@ -58,6 +58,7 @@ class CycleGANConfig(ModelConfig):
     base_a2b: str = "input"  # gankit: what a residual G_a2b adds to, e.g. "stylize", OpenCV's cartoon filter [-]
     base_b2a: str = "input"  # gankit: the same for G_b2a, e.g. "close-blur" [-]
     base_weight: float = 0.0  # gankit: L1 from each residual G's output to its base's (base_l1) [paper: -]
+    residual_blur: float = 0.0  # gankit: Gaussian sigma (px at 64 px) on what a residual G adds to its base [-]
     paired_weight: float = 0.0  # the paired oracle only: L1 to each face's twin, on paired=true data [-]
     generator: str = "resnet"
     discriminator: str = "patchgan"
