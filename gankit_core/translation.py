@@ -56,6 +56,13 @@ class Translator:
 
 
 # ------------------------------------------------------------------------------ shared model options
+# What version 1 of ugatit's and cyclegan's configs meant for every option added since (the paper's forms), for
+# their ``config_migrations``.
+TRANSLATION_VERSION_1 = {"residual": False, "identity_start": False, "base_a2b": "input", "base_b2a": "input",
+                         "base_weight": 0.0, "residual_blur_a2b": 0.0, "residual_blur_b2a": 0.0,
+                         "cycle_a_scale": 1.0, "paired_weight": 0.0}
+
+
 def check_generator_start(config: Any) -> None:
     """A translation config's ``identity_start`` and ``base_a2b``/``base_b2a`` need ``residual``: only a residual
     generator starts as the identity, or adds its output to a classical tool's."""
@@ -70,20 +77,21 @@ def check_generator_start(config: Any) -> None:
             raise ConfigError(f"{name}={base} needs residual=true: only a residual generator adds its output to a base")
     if config.base_weight and not config.residual:
         raise ConfigError("base_weight needs residual=true: it keeps a residual generator near its base")
-    if config.residual_blur and not config.residual:
-        raise ConfigError("residual_blur needs residual=true: it smooths what a residual generator adds")
-    if config.residual_blur < 0:
-        raise ConfigError(f"residual_blur must be 0 (none) or a sigma in pixels, not {config.residual_blur}")
+    for name, blur in (("residual_blur_a2b", config.residual_blur_a2b), ("residual_blur_b2a", config.residual_blur_b2a)):
+        if blur < 0:
+            raise ConfigError(f"{name} must be 0 (none) or a sigma in pixels, not {blur}")
+        if blur and not config.residual:
+            raise ConfigError(f"{name} needs residual=true: it smooths what a residual generator adds")
 
 
 def check_generator_base(config: Any, network: Any) -> None:
     """A classical base or ``base_weight`` needs a generator that has a ``base`` (resnet, ugatit): another one
     would drop the option and fail at the first step, so it is refused when the networks are built."""
-    wants_base = (config.base_weight or config.residual_blur or config.base_a2b != "input"
-                  or config.base_b2a != "input")
+    wants_base = (config.base_weight or config.residual_blur_a2b or config.residual_blur_b2a
+                  or config.base_a2b != "input" or config.base_b2a != "input")
     if config.residual and wants_base and "base" not in dict(network.named_children()):
         raise ConfigError(f"generator '{config.generator}' has no residual base: base_a2b, base_b2a, base_weight and "
-                          "residual_blur need generator=resnet (cyclegan) or ugatit")
+                          "residual_blur_a2b/b2a need generator=resnet (cyclegan) or ugatit")
 
 
 def generator_options(config: Any, direction: str) -> dict[str, Any]:
@@ -92,11 +100,12 @@ def generator_options(config: Any, direction: str) -> dict[str, Any]:
     if not config.residual:
         return {}
     options = {"residual": True, "identity_start": config.identity_start}
-    base = config.base_a2b if direction == "a2b" else config.base_b2a
+    base, blur = ((config.base_a2b, config.residual_blur_a2b) if direction == "a2b"
+                  else (config.base_b2a, config.residual_blur_b2a))
     if base != "input":
         options["base"] = base
-    if config.residual_blur:
-        options["residual_blur"] = config.residual_blur
+    if blur:
+        options["residual_blur"] = blur
     return options
 
 

@@ -105,10 +105,15 @@ def test_residual_blur_smooths_what_the_generator_adds_and_nothing_else(generato
     assert _speckle(smooth) < 0.5 * _speckle(sharp)
     assert torch.allclose(smooth.mean((2, 3)), sharp.mean((2, 3)), atol=0.1 * sharp.abs().mean().item())
     assert isinstance(residual_smoothing(0.0, 64), torch.nn.Identity)
-    with pytest.raises(ConfigError, match="residual_blur needs residual=true"):
-        api.create_model("cyclegan", residual_blur=0.8)
-    with pytest.raises(ConfigError, match="residual_blur must be 0"):
-        api.create_model("ugatit", residual=True, residual_blur=-1)
+    with pytest.raises(ConfigError, match="residual_blur_a2b needs residual=true"):
+        api.create_model("cyclegan", residual_blur_a2b=0.8)
+    with pytest.raises(ConfigError, match="residual_blur_b2a must be 0"):
+        api.create_model("ugatit", residual=True, residual_blur_b2a=-1)
+    model = api.create_model("cyclegan", image_size=32, g_width=4, d_width=4, n_blocks=1, residual=True,
+                             residual_blur_a2b=0.8)
+    nets = model.build()
+    assert not isinstance(nets["gen_a2b"].smooth_residual, torch.nn.Identity)  # one direction only
+    assert isinstance(nets["gen_b2a"].smooth_residual, torch.nn.Identity)
 
 
 def test_a_base_needs_a_residual_generator_and_a_known_name():

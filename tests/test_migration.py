@@ -253,3 +253,18 @@ def test_every_registered_model_reads_every_older_config_version_of_its_own_defa
         for version in range(1, model_class.config_version + 1):
             migrated = model_class.migrate_config(defaults, version)
             assert migrated.values == defaults and not migrated.filled and not migrated.defaulted, entry.name
+
+
+@pytest.mark.parametrize("name", ["cyclegan", "ugatit"])
+def test_a_version_1_translation_config_is_filled_with_the_papers_forms_not_defaulted(name):
+    """ugatit's and cyclegan's first configs had no residual generator, base, blur or cycle scale: a checkpoint
+    saved then reads with each added option at the value that reproduces it, and the warning names them as filled,
+    not as keys no migration declares."""
+    from gankit_core.translation import TRANSLATION_VERSION_1
+
+    model_class = api.get_entry("model", name).load()
+    saved = {k: v for k, v in json.loads(json.dumps(dataclasses.asdict(model_class.Config()))).items()
+             if k not in TRANSLATION_VERSION_1}
+    migrated = model_class.migrate_config(saved, 1)
+    assert migrated.filled == TRANSLATION_VERSION_1 and not migrated.defaulted
+    assert "filled residual=False" in migrated.describe(name, model_class.config_version)

@@ -23,9 +23,10 @@ from torch import Tensor, nn
 
 from gankit_core import frozen
 from gankit_core.errors import ConfigError
-from gankit_core.interfaces import Model, ModelConfig, OptimizerSpec, Preset
+from gankit_core.interfaces import ConfigMigration, Model, ModelConfig, OptimizerSpec, Preset
 from gankit_core.losses import least_squares
 from gankit_core.translation import (
+    TRANSLATION_VERSION_1,
     Translator,
     base_l1,
     check_generator_base,
@@ -68,7 +69,8 @@ class UGATITConfig(ModelConfig):
     base_a2b: str = "input"  # gankit: what a residual G_a2b adds to, e.g. "stylize", OpenCV's cartoon filter [-]
     base_b2a: str = "input"  # gankit: the same for G_b2a, e.g. "close-blur" [-]
     base_weight: float = 0.0  # gankit: L1 from each residual G's output to its base's (base_l1) [paper: -]
-    residual_blur: float = 0.0  # gankit: Gaussian sigma (px at 64 px) on what a residual G adds to its base [-]
+    residual_blur_a2b: float = 0.0  # gankit: Gaussian sigma (px at 64 px) on what a residual G_a2b adds to its base [-]
+    residual_blur_b2a: float = 0.0  # gankit: the same for G_b2a [-]
     paired_weight: float = 0.0  # the paired oracle only: L1 to each face's twin, on paired=true data [paper: -]
     generator: str = "ugatit"
     discriminator: str = "ugatit"
@@ -96,6 +98,13 @@ class UGATIT(Translator, Model):
     name = "ugatit"
     Config = UGATITConfig
     default_steps = 20_000  # section 4.4.1: 200 epochs of 100 iterations
+    config_version = 2
+    config_migrations = {
+        # Version 1: the paper's model as first built, a generator drawing the whole image, both cycles at full
+        # weight. The keys below came later (a config saved in between holds some of them; only the missing ones
+        # are filled), each with the value that reproduces version 1.
+        1: ConfigMigration(added=TRANSLATION_VERSION_1),
+    }
     presets = {
         "paper": Preset("paper 001's Table 2 settings (the defaults): 256 px, batch 10, 20,000 iterations; wants a GPU"),
         "cpu": Preset("64 px, batch 8, width 16, generators refining the classical tools (OpenCV's cartoon filter; "

@@ -18,9 +18,10 @@ from torch import Tensor, nn
 
 from gankit_core import ImagePool, frozen
 from gankit_core.errors import ConfigError
-from gankit_core.interfaces import Model, ModelConfig, OptimizerSpec, Preset
+from gankit_core.interfaces import ConfigMigration, Model, ModelConfig, OptimizerSpec, Preset
 from gankit_core.losses import least_squares
 from gankit_core.translation import (
+    TRANSLATION_VERSION_1,
     Translator,
     base_l1,
     check_generator_base,
@@ -58,7 +59,8 @@ class CycleGANConfig(ModelConfig):
     base_a2b: str = "input"  # gankit: what a residual G_a2b adds to, e.g. "stylize", OpenCV's cartoon filter [-]
     base_b2a: str = "input"  # gankit: the same for G_b2a, e.g. "close-blur" [-]
     base_weight: float = 0.0  # gankit: L1 from each residual G's output to its base's (base_l1) [paper: -]
-    residual_blur: float = 0.0  # gankit: Gaussian sigma (px at 64 px) on what a residual G adds to its base [-]
+    residual_blur_a2b: float = 0.0  # gankit: Gaussian sigma (px at 64 px) on what a residual G_a2b adds to its base [-]
+    residual_blur_b2a: float = 0.0  # gankit: the same for G_b2a [-]
     paired_weight: float = 0.0  # the paired oracle only: L1 to each face's twin, on paired=true data [-]
     generator: str = "resnet"
     discriminator: str = "patchgan"
@@ -82,6 +84,13 @@ class CycleGAN(Translator, Model):
     name = "cyclegan"
     Config = CycleGANConfig
     default_steps = 20_000  # paper 001 trains both models 200 epochs of 100 iterations
+    config_version = 2
+    config_migrations = {
+        # Version 1: the paper's model as first built, a generator drawing the whole image, both cycles at full
+        # weight. The keys below came later (a config saved in between holds some of them; only the missing ones
+        # are filled), each with the value that reproduces version 1.
+        1: ConfigMigration(added=TRANSLATION_VERSION_1),
+    }
     presets = {
         "paper": Preset("paper 001's baseline settings (the defaults): 256 px, batch 10, 9 residual blocks, "
                         "20,000 iterations; wants a GPU"),
