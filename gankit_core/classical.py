@@ -104,15 +104,33 @@ class GaussianBlur(nn.Module):
         return flat.reshape(n, c, h, w)
 
 
-def residual_smoothing(sigma: float, image_size: int) -> nn.Module:
-    """What a residual generator applies to its network's output before adding it to its base: nothing, or a
-    Gaussian blur of ``sigma`` pixels at 64 px (scaled with the image). A generator's raw output carries a
-    faint pixel-scale speckle that the discriminators do not stop and that the Inception features of KID
-    weigh heavily (2 grey levels of noise on the cartoon filter's output cost it 0.008 KID); a blurred
-    residual can still move colours and edges by a pixel or two, but cannot speckle."""
-    if sigma < 0:
-        raise ConfigError(f"residual_blur must be 0 (none) or a sigma in pixels, not {sigma}")
-    return GaussianBlur(sigma * image_size / 64) if sigma else nn.Identity()
+class ResidualFilter(nn.Module):
+    """What a residual generator does to its network's output before adding it to its base.
+
+    ``blur``: a Gaussian of that many pixels at 64 px (scaled with the image). A generator's raw output carries a
+    faint pixel-scale speckle that the discriminators let through and that the Inception features of KID weigh
+    heavily (two grey levels of noise on the cartoon filter's output cost it 0.008 KID); a blurred residual can
+    still move colours and edges by a pixel or two, but cannot speckle.
+
+    ``shrink``: at inference only (``eval()``), a soft threshold of that many grey levels: corrections smaller
+    than it are dropped and larger ones shortened by it, the proximal step of the L1 that ``base_weight`` puts on
+    the correction, which Adam's steps never take, so the trained correction jitters around zero wherever it
+    should be zero. In training the correction passes whole: a generator that starts as its base (a zero
+    correction) would get no gradient through the threshold."""
+
+    def __init__(self, image_size: int, blur: float = 0.0, shrink: float = 0.0) -> None:
+        super().__init__()
+        for name, value in (("residual_blur", blur), ("residual_shrink", shrink)):
+            if value < 0:
+                raise ConfigError(f"{name} must be 0 (none) or more, not {value}")
+        self.blur = GaussianBlur(blur * image_size / 64) if blur else nn.Identity()
+        self.shrink = shrink * GREY_LEVEL
+
+    def forward(self, residual: Tensor) -> Tensor:
+        residual = self.blur(residual)
+        if self.shrink and not self.training:
+            residual = residual.sign() * (residual.abs() - self.shrink).clamp(min=0)
+        return residual
 
 
 class CloseBlur(nn.Module):

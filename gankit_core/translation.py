@@ -59,7 +59,7 @@ class Translator:
 # What version 1 of ugatit's and cyclegan's configs meant for every option added since (the paper's forms), for
 # their ``config_migrations``.
 TRANSLATION_VERSION_1 = {"residual": False, "identity_start": False, "base_a2b": "input", "base_b2a": "input",
-                         "base_weight": 0.0, "residual_blur_a2b": 0.0, "residual_blur_b2a": 0.0,
+                         "base_weight": 0.0, "residual_blur_a2b": 0.0, "residual_blur_b2a": 0.0, "residual_shrink": 0.0,
                          "cycle_a_scale": 1.0, "paired_weight": 0.0}
 
 
@@ -77,21 +77,22 @@ def check_generator_start(config: Any) -> None:
             raise ConfigError(f"{name}={base} needs residual=true: only a residual generator adds its output to a base")
     if config.base_weight and not config.residual:
         raise ConfigError("base_weight needs residual=true: it keeps a residual generator near its base")
-    for name, blur in (("residual_blur_a2b", config.residual_blur_a2b), ("residual_blur_b2a", config.residual_blur_b2a)):
-        if blur < 0:
-            raise ConfigError(f"{name} must be 0 (none) or a sigma in pixels, not {blur}")
-        if blur and not config.residual:
-            raise ConfigError(f"{name} needs residual=true: it smooths what a residual generator adds")
+    for name, value in (("residual_blur_a2b", config.residual_blur_a2b), ("residual_blur_b2a", config.residual_blur_b2a),
+                        ("residual_shrink", config.residual_shrink)):
+        if value < 0:
+            raise ConfigError(f"{name} must be 0 (none) or more, not {value}")
+        if value and not config.residual:
+            raise ConfigError(f"{name} needs residual=true: it filters what a residual generator adds")
 
 
 def check_generator_base(config: Any, network: Any) -> None:
     """A classical base or ``base_weight`` needs a generator that has a ``base`` (resnet, ugatit): another one
     would drop the option and fail at the first step, so it is refused when the networks are built."""
-    wants_base = (config.base_weight or config.residual_blur_a2b or config.residual_blur_b2a
+    wants_base = (config.base_weight or config.residual_blur_a2b or config.residual_blur_b2a or config.residual_shrink
                   or config.base_a2b != "input" or config.base_b2a != "input")
     if config.residual and wants_base and "base" not in dict(network.named_children()):
-        raise ConfigError(f"generator '{config.generator}' has no residual base: base_a2b, base_b2a, base_weight and "
-                          "residual_blur_a2b/b2a need generator=resnet (cyclegan) or ugatit")
+        raise ConfigError(f"generator '{config.generator}' has no residual base: base_a2b, base_b2a, base_weight, "
+                          "residual_blur_a2b/b2a and residual_shrink need generator=resnet (cyclegan) or ugatit")
 
 
 def generator_options(config: Any, direction: str) -> dict[str, Any]:
@@ -106,6 +107,8 @@ def generator_options(config: Any, direction: str) -> dict[str, Any]:
         options["base"] = base
     if blur:
         options["residual_blur"] = blur
+    if config.residual_shrink:
+        options["residual_shrink"] = config.residual_shrink
     return options
 
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from gankit_core import api
-from gankit_core.classical import CloseBlur, Stylize, residual_base, residual_smoothing
+from gankit_core.classical import CloseBlur, GaussianBlur, ResidualFilter, Stylize, residual_base
 from gankit_core.data.synthetic_dataset import translation_twins
 from gankit_core.errors import ConfigError
 from gankit_core.images import to_uint8, to_unit
@@ -101,10 +101,9 @@ def test_residual_blur_smooths_what_the_generator_adds_and_nothing_else(generato
     networks[0.8].load_state_dict(networks[0.0].state_dict())
     with torch.no_grad():
         sharp, smooth = (_image_of(networks[blur](image)) - image for blur in (0.0, 0.8))
-    assert torch.allclose(smooth, residual_smoothing(0.8, 64)(sharp), atol=1e-5)
+    assert torch.allclose(smooth, GaussianBlur(0.8)(sharp), atol=1e-5)
     assert _speckle(smooth) < 0.5 * _speckle(sharp)
     assert torch.allclose(smooth.mean((2, 3)), sharp.mean((2, 3)), atol=0.1 * sharp.abs().mean().item())
-    assert isinstance(residual_smoothing(0.0, 64), torch.nn.Identity)
     with pytest.raises(ConfigError, match="residual_blur_a2b needs residual=true"):
         api.create_model("cyclegan", residual_blur_a2b=0.8)
     with pytest.raises(ConfigError, match="residual_blur_b2a must be 0"):
@@ -112,8 +111,36 @@ def test_residual_blur_smooths_what_the_generator_adds_and_nothing_else(generato
     model = api.create_model("cyclegan", image_size=32, g_width=4, d_width=4, n_blocks=1, residual=True,
                              residual_blur_a2b=0.8)
     nets = model.build()
-    assert not isinstance(nets["gen_a2b"].smooth_residual, torch.nn.Identity)  # one direction only
-    assert isinstance(nets["gen_b2a"].smooth_residual, torch.nn.Identity)
+    assert isinstance(nets["gen_a2b"].residual_filter.blur, GaussianBlur)  # one direction only
+    assert isinstance(nets["gen_b2a"].residual_filter.blur, torch.nn.Identity)
+
+
+def test_residual_shrink_drops_small_corrections_at_inference_and_trains_on_them_whole():
+    """``residual_shrink=T``: in eval mode a correction under T grey levels is dropped and a larger one shortened
+    by T (a soft threshold), so the output equals the base wherever the generator only jitters; in training the
+    correction passes whole, so a generator that starts as its base still gets gradients."""
+    levels = torch.tensor([-20.0, -8.0, -3.0, 0.0, 3.0, 8.0, 20.0]).view(1, 1, 1, 7) / 127.5
+    shrink = ResidualFilter(64, shrink=8.0)
+    assert torch.equal(shrink(levels), levels)  # training mode
+    shrink.eval()
+    expected = torch.tensor([-12.0, 0.0, 0.0, 0.0, 0.0, 0.0, 12.0]).view(1, 1, 1, 7) / 127.5
+    assert torch.allclose(shrink(levels), expected, atol=1e-6)
+    torch.manual_seed(0)
+    generator = api.create_component("generator", "resnet", image_size=32, width=4, n_blocks=1, residual=True,
+                                     residual_shrink=8)
+    generator.apply(init_weights)
+    image = torch.rand(1, 3, 32, 32) * 0.5 - 0.25
+    with torch.no_grad():
+        whole = generator.train()(image) - image
+        shrunk = generator.eval()(image) - image
+    small = whole.abs() < 8 / 127.5
+    assert 0.05 < small.float().mean() < 0.95  # both kinds of correction occur
+    assert shrunk[small].abs().max() < 1e-6
+    assert torch.allclose(shrunk[~small].abs(), whole[~small].abs() - 8 / 127.5, atol=1e-5)
+    with pytest.raises(ConfigError, match="residual_shrink needs residual=true"):
+        api.create_model("cyclegan", residual_shrink=8)
+    with pytest.raises(ConfigError, match="residual_shrink must be 0"):
+        api.create_model("cyclegan", residual=True, residual_shrink=-1)
 
 
 def test_a_base_needs_a_residual_generator_and_a_known_name():

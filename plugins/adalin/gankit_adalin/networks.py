@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from gankit_adalin.layers import LIN, AdaLIN
-from gankit_core.classical import residual_base, residual_smoothing
+from gankit_core.classical import ResidualFilter, residual_base
 from gankit_core.errors import ConfigError
 from gankit_core.interfaces import Discriminator, Generator
 from gankit_core.weights import start_at_zero
@@ -81,7 +81,7 @@ class UGATITGenerator(Generator):
 
     def __init__(self, image_size: int = 256, width: int = 64, in_channels: int = 3, out_channels: int = 3,
                  n_blocks: int = 4, light: bool = True, residual: bool = False, identity_start: bool = False,
-                 base: str = "input", residual_blur: float = 0.0) -> None:
+                 base: str = "input", residual_blur: float = 0.0, residual_shrink: float = 0.0) -> None:
         super().__init__()
         if image_size % 2**DOWNSAMPLINGS:
             raise ConfigError(f"the ugatit generator needs an image size divisible by 4, not {image_size}")
@@ -91,13 +91,14 @@ class UGATITGenerator(Generator):
             raise ConfigError("identity_start needs residual=true: only a residual generator can start as the identity")
         if base != "input" and not residual:
             raise ConfigError(f"base={base} needs residual=true: only a residual generator adds its output to a base")
-        if residual_blur and not residual:
-            raise ConfigError("residual_blur needs residual=true: it smooths what a residual generator adds")
+        if (residual_blur or residual_shrink) and not residual:
+            raise ConfigError("residual_blur and residual_shrink need residual=true: they filter what a residual "
+                              "generator adds")
         if residual and in_channels != out_channels:
             raise ConfigError(f"a residual generator adds its output to its input: {in_channels} input channels "
                               f"cannot take {out_channels} output channels")
         self.base = residual_base(base, image_size)  # the identity unless a classical tool is named
-        self.smooth_residual = residual_smoothing(residual_blur, image_size)
+        self.residual_filter = ResidualFilter(image_size, residual_blur, residual_shrink)
         self.image_size, self.in_channels, self.light, self.residual = image_size, in_channels, light, residual
         channels = width * 2**DOWNSAMPLINGS
         down: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, width, 7, bias=False),
@@ -147,7 +148,7 @@ class UGATITGenerator(Generator):
             x = block(x, gamma, beta)
         out = self.decoder(x)
         if self.residual:
-            out = (self.base(image) + self.smooth_residual(out)).clamp(-1, 1)
+            out = (self.base(image) + self.residual_filter(out)).clamp(-1, 1)
         return out, cam_logit, heatmap
 
     def example_inputs(self) -> tuple[Tensor, ...]:

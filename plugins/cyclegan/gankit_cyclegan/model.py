@@ -61,6 +61,7 @@ class CycleGANConfig(ModelConfig):
     base_weight: float = 0.0  # gankit: L1 from each residual G's output to its base's (base_l1) [paper: -]
     residual_blur_a2b: float = 0.0  # gankit: Gaussian sigma (px at 64 px) on what a residual G_a2b adds to its base [-]
     residual_blur_b2a: float = 0.0  # gankit: the same for G_b2a [-]
+    residual_shrink: float = 0.0  # gankit: at inference, grey levels cut from each residual G's correction [-]
     paired_weight: float = 0.0  # the paired oracle only: L1 to each face's twin, on paired=true data [-]
     generator: str = "resnet"
     discriminator: str = "patchgan"

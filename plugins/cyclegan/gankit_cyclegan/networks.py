@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from gankit_core.classical import residual_base, residual_smoothing
+from gankit_core.classical import ResidualFilter, residual_base
 from gankit_core.errors import ConfigError
 from gankit_core.interfaces import Discriminator, Generator
 from gankit_core.weights import start_at_zero
@@ -41,7 +41,7 @@ class ResnetGenerator(Generator):
 
     def __init__(self, image_size: int = 256, width: int = 64, in_channels: int = 3, out_channels: int = 3,
                  n_blocks: int = 9, residual: bool = False, identity_start: bool = False,
-                 base: str = "input", residual_blur: float = 0.0) -> None:
+                 base: str = "input", residual_blur: float = 0.0, residual_shrink: float = 0.0) -> None:
         super().__init__()
         if image_size % 2**DOWNSAMPLINGS:
             raise ConfigError(f"the resnet generator needs an image size divisible by 4, not {image_size}")
@@ -51,13 +51,14 @@ class ResnetGenerator(Generator):
             raise ConfigError("identity_start needs residual=true: only a residual generator can start as the identity")
         if base != "input" and not residual:
             raise ConfigError(f"base={base} needs residual=true: only a residual generator adds its output to a base")
-        if residual_blur and not residual:
-            raise ConfigError("residual_blur needs residual=true: it smooths what a residual generator adds")
+        if (residual_blur or residual_shrink) and not residual:
+            raise ConfigError("residual_blur and residual_shrink need residual=true: they filter what a residual "
+                              "generator adds")
         if residual and in_channels != out_channels:
             raise ConfigError(f"a residual generator adds its output to its input: {in_channels} input channels "
                               f"cannot take {out_channels} output channels")
         self.base = residual_base(base, image_size)  # the identity unless a classical tool is named
-        self.smooth_residual = residual_smoothing(residual_blur, image_size)
+        self.residual_filter = ResidualFilter(image_size, residual_blur, residual_shrink)
         self.image_size, self.in_channels, self.residual = image_size, in_channels, residual
         layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, width, 7), nn.InstanceNorm2d(width),
                                    nn.ReLU(True)]
@@ -76,7 +77,7 @@ class ResnetGenerator(Generator):
 
     def forward(self, image: Tensor) -> Tensor:
         out = self.main(image)
-        return (self.base(image) + self.smooth_residual(out)).clamp(-1, 1) if self.residual else out
+        return (self.base(image) + self.residual_filter(out)).clamp(-1, 1) if self.residual else out
 
     def example_inputs(self) -> tuple[Tensor, ...]:
         return (torch.zeros(2, self.in_channels, self.image_size, self.image_size),)
