@@ -145,12 +145,14 @@ def check_model_contract(name: str, tmp_path: Path, steps: int = 2, precision: s
     return result
 
 
-def check_documented_translation_run(name: str, tmp_path: Path, a2b_ssim: float, b2a_ssim: float) -> None:
+def check_documented_translation_run(name: str, tmp_path: Path, a2b_ssim: float, b2a_ssim: float,
+                                     kid_ahead: tuple[str, ...] = ()) -> None:
     """The documented ``cpu`` run of translation model ``name`` (ugatit, cyclegan), trained and evaluated on 128
     held-out faces per direction: ahead of the identity everywhere, ahead of the classical tool of each direction
-    (the cartoon filter; closing + blur + grain) on SSIM and PSNR against the twins, and within 0.03 of its
-    documented twin SSIM (``a2b_ssim``, ``b2a_ssim``). KID is not asked to beat the classical tools': the
-    documented runs do not. A slow test: about 15 minutes on a 2-core CPU."""
+    (the cartoon filter; closing + blur + grain) on SSIM and PSNR against the twins, within 0.03 of its
+    documented twin SSIM (``a2b_ssim``, ``b2a_ssim``), and below the classical tool's KID in the directions
+    ``kid_ahead`` names (the documented runs' other directions do not get there). A slow test: 10-15 minutes on
+    a 2-core CPU."""
     from gankit_core import api
 
     steps = api.get_entry("model", name).load().presets["cpu"].settings["steps"]
@@ -163,6 +165,9 @@ def check_documented_translation_run(name: str, tmp_path: Path, a2b_ssim: float,
     assert scores["a2b/ssim"] > scores["a2b/cartoon_filter_ssim"] and scores["a2b/psnr"] > scores["a2b/cartoon_filter_psnr"]
     assert scores["b2a/ssim"] > scores["b2a/smooth_noise_ssim"] and scores["b2a/psnr"] > scores["b2a/smooth_noise_psnr"]
     assert scores["a2b/ssim"] > a2b_ssim - 0.03 and scores["b2a/ssim"] > b2a_ssim - 0.03
+    classical_kid = {"a2b": scores["a2b/cartoon_filter_kid"], "b2a": scores["b2a/smooth_noise_kid"]}
+    for direction in kid_ahead:
+        assert scores[f"{direction}/kid"] < classical_kid[direction], (direction, scores)
 
 
 def check_short_cpu_run_beats_classical(name: str, tmp_path: Path, steps: int, ssim_margin: float,
@@ -189,6 +194,7 @@ def check_short_cpu_run_beats_classical(name: str, tmp_path: Path, steps: int, s
         for method, images in (("", translated), ("classical_", classical(source))):
             scores[f"{direction}/{method}ssim"] = float(ssim(images, twin, (0, 255)).mean())
             scores[f"{direction}/{method}psnr"] = float(psnr(images, twin, (0, 255)).mean())
+    print(f"{name}, {steps} cpu steps:", {key: round(value, 4) for key, value in scores.items()})  # pytest -s shows it
     for direction, psnr_margin in psnr_margins.items():
         assert scores[f"{direction}/ssim"] > scores[f"{direction}/classical_ssim"] + ssim_margin, (direction, scores)
         assert scores[f"{direction}/psnr"] > scores[f"{direction}/classical_psnr"] + psnr_margin, (direction, scores)
