@@ -102,8 +102,8 @@ class CycleGAN(Translator, Model):
                        "base_b2a": "close-blur", "base_weight": 10.0, "residual_blur_a2b": 0.8,
                        "residual_shrink": 16.0, "identity_weight": 0.0, "lr": 0.0002, "cycle_weight": 5.0,
                        "ema_decay": 0.995},
-                      measured="1200 it, 15 min 14 s on 2 cores; photo->cartoon SSIM 0.719 vs cartoon filter 0.685, "
-                               "PSNR 21.14 vs 18.64 dB, KID 0.171 vs 0.135 (docs/models/cyclegan.md)"),
+                      measured="600 it, 9 min 1 s on 2 cores; photo->cartoon KID 0.127 vs cartoon filter 0.135, "
+                               "SSIM 0.754 vs 0.685, PSNR 20.50 vs 18.64 dB (docs/models/cyclegan.md)"),
     }
     sample_columns = 8  # per direction: real, translated, reconstructed, identity
 
