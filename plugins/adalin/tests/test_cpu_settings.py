@@ -9,13 +9,12 @@ import pytest
 from gankit_core.testing import check_documented_translation_run, check_short_cpu_run_beats_classical
 
 
-def test_40_cpu_steps_put_both_directions_ahead_of_the_classical_tools(tmp_path):
-    """The generators start as OpenCV's cartoon filter and the closing + blur + grain; 40 steps (33 s here) moved
-    them ahead on 64 held-out faces: photo -> cartoon SSIM 0.6998 / PSNR 19.43 dB against the filter's
-    0.6953 / 19.20, cartoon -> photo 0.5094 / 20.34 against 0.5059 / 20.05. The margins asked are about half
-    those measured."""
-    check_short_cpu_run_beats_classical("ugatit", tmp_path, steps=40, ssim_margin=0.0015,
-                                        psnr_margins={"a2b": 0.1, "b2a": 0.15})
+def test_100_cpu_steps_put_both_directions_ahead_of_the_classical_tools(tmp_path):
+    """The generators start as OpenCV's cartoon filter and the closing + blur + grain; 100 steps moved them ahead
+    on 64 held-out faces (figures in the commit that set the margins). 40 steps no longer do: their corrections are
+    still under the cpu settings' 16-level threshold (residual_shrink), so the translations are still the tools'."""
+    check_short_cpu_run_beats_classical("ugatit", tmp_path, steps=100, ssim_margin=0.003,
+                                        psnr_margins={"a2b": 0.3, "b2a": 0.4})
 
 
 @pytest.mark.slow

@@ -10,12 +10,12 @@ from gankit_core.testing import check_documented_translation_run, check_short_cp
 
 
 def test_100_cpu_steps_put_both_directions_ahead_of_the_classical_tools(tmp_path):
-    """The generators start as OpenCV's cartoon filter and the closing + blur + grain; 100 steps (78 s here) moved
-    them ahead on 64 held-out faces: photo -> cartoon SSIM 0.7025 / PSNR 20.17 dB against the filter's
-    0.6953 / 19.20, cartoon -> photo 0.5161 / 21.63 against 0.5059 / 20.05. The margins asked are about half
-    those measured."""
-    check_short_cpu_run_beats_classical("cyclegan", tmp_path, steps=100, ssim_margin=0.003,
-                                        psnr_margins={"a2b": 0.5, "b2a": 0.8})
+    """The generators start as OpenCV's cartoon filter and the closing + blur + grain; 100 steps of the cpu settings
+    (their blurred, thresholded corrections included) moved them ahead on 64 held-out faces: photo -> cartoon SSIM
+    0.7127 / PSNR 19.88 dB against the filter's 0.6953 / 19.20, cartoon -> photo 0.5291 / 21.13 against
+    0.5059 / 20.05. The margins asked are about half those measured."""
+    check_short_cpu_run_beats_classical("cyclegan", tmp_path, steps=100, ssim_margin=0.008,
+                                        psnr_margins={"a2b": 0.35, "b2a": 0.5})
 
 
 @pytest.mark.slow
