@@ -115,8 +115,8 @@ class UGATIT(Translator, Model):
                        "base_a2b": "stylize", "base_b2a": "close-blur", "base_weight": 10.0, "residual_blur_a2b": 0.8,
                        "residual_shrink": 16.0, "identity_weight": 0.0,
                        "lr": 0.0002, "cam_weight": 10.0, "cycle_weight": 5.0, "ema_decay": 0.995},
-                      measured="1000 it, 13 min 10 s on 2 cores; photo->cartoon SSIM 0.703 vs cartoon filter 0.685, "
-                               "PSNR 21.23 vs 18.64 dB, KID 0.168 vs 0.135 (docs/models/ugatit.md)"),
+                      measured="1000 it, 14 min 1 s on 2 cores; photo->cartoon SSIM 0.745 vs cartoon filter 0.685, "
+                               "PSNR 20.81 vs 18.64 dB, KID 0.146 vs 0.135 (docs/models/ugatit.md)"),
     }
     # Per direction: real, its CAM heatmap overlaid, translated, reconstructed, identity (paper 001 Figure 5).
     sample_columns = 10
