@@ -29,7 +29,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(0)
     size = args.image_size
-    generator = api.create_component("generator", "resnet", image_size=size, width=64, n_blocks=9).apply(init_weights)
+    generator = api.create_component("generator", "resnet", image_size=size, width=64, n_blocks=9).apply(
+        init_weights
+    )
     images = torch.randn(2, 3, size, size)
     dtype = torch.bfloat16 if args.precision == "bf16" else torch.float32
 
@@ -47,8 +49,10 @@ def main() -> None:
         generator.zero_grad(set_to_none=True)
         forward_backward(images)
 
-    print(f"resnet generator, {size} px, {args.precision}, {torch.get_num_threads()} threads, torch {torch.__version__}",
-          flush=True)
+    print(
+        f"resnet generator, {size} px, {args.precision}, {torch.get_num_threads()} threads, torch {torch.__version__}",
+        flush=True,
+    )
     for allocator in ("glibc's default malloc", "after keep_freed_memory()"):
         if allocator.startswith("after") and not keep_freed_memory():
             print("keep_freed_memory() does not apply here (not glibc, or MALLOC_* / GLIBC_TUNABLES set)")
@@ -63,8 +67,11 @@ def main() -> None:
                     times[label].append((time.perf_counter() - start) * 1000)
                     faults[label].append(page_faults() - before)
         for label in times:
-            print(f"  {allocator:<28} {label:<24} {statistics.median(times[label]):7.0f} ms "
-                  f"{statistics.median(faults[label]):9.0f} page faults", flush=True)
+            print(
+                f"  {allocator:<28} {label:<24} {statistics.median(times[label]):7.0f} ms "
+                f"{statistics.median(faults[label]):9.0f} page faults",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -32,11 +32,10 @@ class SpectralNormConv2d(nn.Conv2d):
     def forward(self, x: Tensor) -> Tensor:
         if not parametrize.is_parametrized(self, "weight"):
             return super().forward(x)
-        weights = self.parametrizations.weight
-        if self._output_numel(x) >= weights.original.numel():
+        weight = self.parametrizations.weight.original
+        if self._output_numel(x) >= weight.numel():
             return super().forward(x)  # reads self.weight: torch's W / sigma
-        normalise = weights[0]  # torch's _SpectralNorm: its power iteration and its u, v buffers
-        weight = weights.original
+        normalise = self.parametrizations.weight[0]  # torch's _SpectralNorm: power iteration, u and v buffers
         # What _SpectralNorm.forward computes, in its order, up to the division.
         weight_matrix = normalise._reshape_weight_to_matrix(weight)
         if normalise.training:
