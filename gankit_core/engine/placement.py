@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from gankit_core.engine import distributed
+from gankit_core.engine.allocator import keep_freed_memory
 from gankit_core.engine.distributed import DistributedContext
 from gankit_core.engine.layout import to_channels_last
 from gankit_core.engine.pads import keep_pads_in_autocast_dtype
@@ -34,6 +35,8 @@ class Placement:
             torch.backends.cuda.matmul.allow_tf32 = True  # TF32 on Ampere+: fp32 matmuls at tensor-core speed
             torch.backends.cudnn.allow_tf32 = True
             torch.backends.cudnn.benchmark = True
+        else:
+            keep_freed_memory()  # large CPU tensors reused in place, not mapped and faulted in again each pass
         mode = choose_precision(precision, chosen)
         if channels_last == "auto":
             # NHWC feeds tensor cores on GPUs; on CPUs it pays for activation-heavy convs (DCGAN) but not for

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from gankit_adalin.layers import LIN, AdaLIN
+from gankit_adalin.spectral import spectral_norm_conv
 from gankit_core.classical import ResidualFilter, residual_base
 from gankit_core.errors import ConfigError
 from gankit_core.interfaces import Discriminator, Generator
@@ -161,7 +162,9 @@ class UGATITDiscriminator(Discriminator):
     ``layers`` 7 is the global discriminator (receptive field 190 px at the CAM, paper 001 section 4.2),
     5 the local one (46 px): ``layers - 2`` stride-2 4x4 convs and one stride-1 4x4 conv before the CAM,
     a 1x1 fusion conv, and a stride-1 4x4 conv to the logit map. Every conv and the CAM classifiers are
-    spectrally normalised, except the 1x1 fusion conv (as in U-GAT-IT); activations are LeakyReLU(0.2).
+    spectrally normalised, except the 1x1 fusion conv (as in U-GAT-IT); activations are LeakyReLU(0.2). The
+    spectral-norm convs divide their output by sigma where it is smaller than their weight (``spectral_norm_conv``:
+    torch's spectral norm, the same maths and checkpoint keys, less work in the deep layers).
     """
 
     def __init__(self, width: int = 64, in_channels: int = 3, layers: int = 7, image_size: int = 256) -> None:
@@ -175,8 +178,7 @@ class UGATITDiscriminator(Discriminator):
         self.in_channels, self.image_size = in_channels, image_size
 
         def conv(c_in: int, c_out: int, stride: int) -> list[nn.Module]:
-            return [nn.ReflectionPad2d(1), spectral_norm(nn.Conv2d(c_in, c_out, 4, stride=stride)),
-                    nn.LeakyReLU(0.2, True)]
+            return [nn.ReflectionPad2d(1), spectral_norm_conv(c_in, c_out, 4, stride=stride), nn.LeakyReLU(0.2, True)]
 
         body = conv(in_channels, width, 2)
         for level in range(layers - 3):
@@ -188,7 +190,7 @@ class UGATITDiscriminator(Discriminator):
         self.gap_fc = spectral_norm(nn.Linear(channels, 1, bias=False))
         self.gmp_fc = spectral_norm(nn.Linear(channels, 1, bias=False))
         self.fuse = nn.Conv2d(2 * channels, channels, 1)
-        self.head = nn.Sequential(nn.ReflectionPad2d(1), spectral_norm(nn.Conv2d(channels, 1, 4, bias=False)))
+        self.head = nn.Sequential(nn.ReflectionPad2d(1), spectral_norm_conv(channels, 1, 4, bias=False))
 
     def forward(self, image: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         features = self.body(image)

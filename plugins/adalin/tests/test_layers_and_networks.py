@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from gankit_adalin.layers import LIN, AdaLIN, clip_rho
+from gankit_adalin.layers import LIN, AdaLIN, clip_rho, layer_instance_norm
 
 from gankit_core import api
 from gankit_core.errors import ConfigError
@@ -52,6 +52,53 @@ def test_lin_gradients_reach_rho_gamma_and_beta():
     layer = LIN(4)
     layer(torch.randn(2, 4, 5, 5)).square().sum().backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in (layer.rho, layer.gamma, layer.beta))
+
+
+def literal_layer_instance_norm(x, rho, gamma, beta, eps=1e-5):
+    """The paper's formula as written, in fp64, for autograd to differentiate."""
+    x = x.double()
+    a_i = (x - x.mean((2, 3), keepdim=True)) / (x.var((2, 3), keepdim=True, unbiased=False) + eps).sqrt()
+    a_l = (x - x.mean((1, 2, 3), keepdim=True)) / (x.var((1, 2, 3), keepdim=True, unbiased=False) + eps).sqrt()
+    rho, channels = rho.view(1, -1, 1, 1), x.shape[1]
+    return gamma.reshape(-1, channels, 1, 1) * (rho * a_i + (1 - rho) * a_l) + beta.reshape(-1, channels, 1, 1)
+
+
+@pytest.mark.parametrize("per_image", [True, False], ids=["adalin", "lin"])
+@pytest.mark.parametrize(("dtype", "tolerance"), [(torch.float64, 1e-11), (torch.float32, 1e-4), (torch.bfloat16, 2e-2)])
+def test_layer_instance_norm_gradients_are_autograds_through_the_formula(per_image, dtype, tolerance):
+    """The hand-written backward against autograd through the literal formula in fp64, to x, rho, gamma and beta
+    (gamma and beta per image for AdaLIN, per channel for LIN), on maps whose mean is large against their spread."""
+    torch.manual_seed(0)
+    x = (torch.randn(3, 6, 5, 7, dtype=torch.float64) * 0.5 + 20).to(dtype).requires_grad_(True)
+    shape = (3, 6) if per_image else (6,)
+    rho = torch.rand(6, dtype=torch.float64, requires_grad=True)
+    gamma, beta = (torch.randn(shape, dtype=torch.float64, requires_grad=True) for _ in range(2))
+    grad = torch.randn(3, 6, 5, 7, dtype=torch.float64)
+    x_exact = x.detach().double().requires_grad_(True)
+    expected = torch.autograd.grad(literal_layer_instance_norm(x_exact, rho, gamma, beta), (x_exact, rho, gamma, beta),
+                                   grad)
+    out = layer_instance_norm(x, rho, gamma, beta)
+    assert out.dtype == dtype
+    got = torch.autograd.grad(out, (x, rho, gamma, beta), grad.to(dtype))
+    for name, want, have in zip(("x", "rho", "gamma", "beta"), expected, got, strict=True):
+        assert have.shape == want.shape and have.dtype == (dtype if name == "x" else torch.float64)
+        error = float((have.double() - want).abs().max() / want.abs().max())
+        assert error < tolerance, (name, error)
+
+
+def test_layer_instance_norm_keeps_only_its_input_for_the_backward():
+    """A bf16 map's backward reads the map itself: no fp32 copy of it (twice its size) is kept per layer."""
+    x = torch.randn(2, 8, 16, 16, dtype=torch.bfloat16, requires_grad=True)
+    kept = []
+
+    def keep(tensor):
+        kept.append(tensor)
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(keep, lambda tensor: tensor):
+        layer_instance_norm(x, torch.rand(8), torch.randn(2, 8), torch.randn(2, 8))
+    maps = [tensor for tensor in kept if tensor.numel() == x.numel()]
+    assert sum(tensor.numel() * tensor.element_size() for tensor in maps) == x.numel() * x.element_size()
 
 
 def test_clip_rho_clamps_every_layer_instance_norm_to_the_unit_interval():
