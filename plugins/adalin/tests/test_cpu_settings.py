@@ -10,9 +10,11 @@ from gankit_core.testing import check_documented_translation_run, check_short_cp
 
 
 def test_100_cpu_steps_put_both_directions_ahead_of_the_classical_tools(tmp_path):
-    """The generators start as OpenCV's cartoon filter and the closing + blur + grain; 100 steps moved them ahead
-    on 64 held-out faces (figures in the commit that set the margins). 40 steps no longer do: their corrections are
-    still under the cpu settings' 16-level threshold (residual_shrink), so the translations are still the tools'."""
+    """The generators start as OpenCV's cartoon filter and the closing + blur + grain; 100 steps (84 s here) moved
+    them ahead on 64 held-out faces: photo -> cartoon SSIM 0.7052 / PSNR 19.78 dB against the filter's
+    0.6953 / 19.20, cartoon -> photo 0.5130 / 20.97 against 0.5059 / 20.05; the margins asked are about half those
+    measured. 40 steps no longer do: their corrections are still mostly under the cpu settings' 16-level threshold
+    (residual_shrink), so the translations are still nearly the tools' (SSIM 0.6955 against 0.6953)."""
     check_short_cpu_run_beats_classical("ugatit", tmp_path, steps=100, ssim_margin=0.003,
                                         psnr_margins={"a2b": 0.3, "b2a": 0.4})
 
