@@ -35,8 +35,9 @@ TINY_OVERRIDES: dict[str, dict] = {
     "ugatit": {"image_size": 32, "g_width": 8, "d_width": 8, "n_blocks": 2, "global_layers": 5, "local_layers": 4,
                "lr": 1e-2, "data": "synthetic-unpaired:n=16,identities=8"},
     "cyclegan": {"image_size": 32, "g_width": 8, "d_width": 8, "n_blocks": 2, "lr": 1e-2,
-                 "data": "synthetic-unpaired:n=16,identities=8",  # the cpu preset's classical bases export too
-                 "residual": True, "base_a2b": "stylize", "base_b2a": "close-blur"},
+                 "data": "synthetic-unpaired:n=16,identities=8",  # the cpu preset's bases and filters export too
+                 "residual": True, "base_a2b": "stylize", "base_b2a": "close-blur", "residual_blur_a2b": 0.8,
+                 "residual_shrink": 16.0},
     "expression": {"image_size": 64, "g_width": 8, "d_width": 8, "fusion_width": 8, "fusion_d_width": 8,
                    "fusion_steps": 1, "transfer_steps": 1, "g_lr": 1e-2, "data": "synthetic-expression:n=16,identities=8"},
 }
