@@ -104,6 +104,9 @@ class GaussianBlur(nn.Module):
         return flat.reshape(n, c, h, w)
 
 
+MAX_RESIDUAL_BLUR = 8.0  # px at 64 px: a kernel of 49 taps, narrower than the image at any size
+
+
 class ResidualFilter(nn.Module):
     """What a residual generator does to its network's output before adding it to its base.
 
@@ -123,6 +126,8 @@ class ResidualFilter(nn.Module):
         for name, value in (("residual_blur", blur), ("residual_shrink", shrink)):
             if value < 0:
                 raise ConfigError(f"{name} must be 0 (none) or more, not {value}")
+        if blur > MAX_RESIDUAL_BLUR:  # the blur's reflect padding needs a kernel narrower than the image
+            raise ConfigError(f"residual_blur must be at most {MAX_RESIDUAL_BLUR} px (at 64 px), not {blur}")
         self.blur = GaussianBlur(blur * image_size / 64) if blur else nn.Identity()
         self.shrink = shrink * GREY_LEVEL
 

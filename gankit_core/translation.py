@@ -66,7 +66,7 @@ TRANSLATION_VERSION_1 = {"residual": False, "identity_start": False, "base_a2b":
 def check_generator_start(config: Any) -> None:
     """A translation config's ``identity_start`` and ``base_a2b``/``base_b2a`` need ``residual``: only a residual
     generator starts as the identity, or adds its output to a classical tool's."""
-    from gankit_core.classical import BASES
+    from gankit_core.classical import BASES, MAX_RESIDUAL_BLUR
 
     if config.identity_start and not config.residual:
         raise ConfigError("identity_start needs residual=true: only a residual generator can start as the identity")
@@ -81,6 +81,9 @@ def check_generator_start(config: Any) -> None:
                         ("residual_shrink", config.residual_shrink)):
         if value < 0:
             raise ConfigError(f"{name} must be 0 (none) or more, not {value}")
+        if name != "residual_shrink" and value > MAX_RESIDUAL_BLUR:
+            raise ConfigError(f"{name} must be at most {MAX_RESIDUAL_BLUR} px (at 64 px, scaled with the image), "
+                              f"not {value}")
         if value and not config.residual:
             raise ConfigError(f"{name} needs residual=true: it filters what a residual generator adds")
 

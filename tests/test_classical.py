@@ -108,6 +108,8 @@ def test_residual_blur_smooths_what_the_generator_adds_and_nothing_else(generato
         api.create_model("cyclegan", residual_blur_a2b=0.8)
     with pytest.raises(ConfigError, match="residual_blur_b2a must be 0"):
         api.create_model("ugatit", residual=True, residual_blur_b2a=-1)
+    with pytest.raises(ConfigError, match="residual_blur_a2b must be at most 8"):  # a kernel wider than the image
+        api.create_model("cyclegan", residual=True, residual_blur_a2b=100)
     model = api.create_model("cyclegan", image_size=32, g_width=4, d_width=4, n_blocks=1, residual=True,
                              residual_blur_a2b=0.8)
     nets = model.build()

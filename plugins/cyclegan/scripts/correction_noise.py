@@ -13,6 +13,7 @@ thresholds of T grey levels, and a 3 x 3 box blur. Takes a few minutes on a 2-co
 from __future__ import annotations
 
 import argparse
+import sys
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +22,7 @@ from gankit_core import api
 from gankit_core.classical import Stylize
 from gankit_core.data import open_dataset
 from gankit_core.data.synthetic_dataset import translation_twins
+from gankit_core.errors import GankitError
 from gankit_core.images import GREY_LEVEL, to_uint8, to_unit
 from gankit_core.metrics.fid import kernel_inception_distance
 from gankit_core.metrics.image_quality import psnr, ssim
@@ -37,6 +39,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", help="a ugatit or cyclegan run with residual generators")
     args = parser.parse_args()
+    loaded = None
+    if args.checkpoint is not None:  # before the slow part, so a wrong path fails at once
+        try:
+            loaded = api.load_checkpoint(args.checkpoint)
+        except GankitError as error:
+            sys.exit(f"error: {error}")
+        if "gen_a2b" not in loaded.nets or not loaded.model.config.residual:
+            sys.exit(f"error: {args.checkpoint} is not a ugatit or cyclegan run with residual generators")
     photos, cartoons = (torch.from_numpy(faces) for faces in translation_twins(1, COUNT, SIZE, ("photo", "cartoon")))
     inception = InceptionFeatures()
     held_out = open_dataset(f"synthetic-unpaired:split=test,n={COUNT}", SIZE, seed=0)
@@ -49,7 +59,7 @@ def main() -> None:
         print(f"{direction} {name:44s} KID {kid:.4f}  SSIM {float(ssim(pixels, twins[direction], (0, 255)).mean()):.4f}"
               f"  PSNR {float(psnr(pixels, twins[direction], (0, 255)).mean()):.2f}", flush=True)
 
-    if args.checkpoint is None:
+    if loaded is None:
         cartoon = Stylize()(to_unit(photos)).float()
         noise = torch.randn(cartoon.shape, generator=torch.Generator().manual_seed(0))
         report("a2b", "the cartoon filter", cartoon)
@@ -57,7 +67,6 @@ def main() -> None:
             report("a2b", f"the filter + noise of {levels} grey levels", cartoon + levels * GREY_LEVEL * noise)
         report("a2b", "the filter, 3 x 3 box blur", box_blur(cartoon))
         return
-    loaded = api.load_checkpoint(args.checkpoint)
     for direction, source in (("a2b", photos), ("b2a", cartoons)):
         generator, image = loaded.nets[f"gen_{direction}"], to_unit(source)
         generator.residual_filter.shrink = 0.0  # the correction as trained
