@@ -64,8 +64,9 @@ TRANSLATION_VERSION_1 = {"residual": False, "identity_start": False, "base_a2b":
 
 
 def check_generator_start(config: Any) -> None:
-    """A translation config's ``identity_start`` and ``base_a2b``/``base_b2a`` need ``residual``: only a residual
-    generator starts as the identity, or adds its output to a classical tool's."""
+    """A translation config's ``identity_start``, ``base_a2b``/``base_b2a``, ``base_weight`` and correction filters
+    (``residual_blur_a2b``/``residual_blur_b2a``, ``residual_shrink``) need ``residual``: only a residual generator
+    starts as the identity, adds its output to a classical tool's, or has a correction to filter."""
     from gankit_core.classical import BASES, MAX_RESIDUAL_BLUR
 
     if config.identity_start and not config.residual:
