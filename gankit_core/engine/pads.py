@@ -118,24 +118,30 @@ def _pads_in_lower_precision(image: Tensor) -> bool:
     )
 
 
-class CastFreeReflectionPad2d(nn.ReflectionPad2d):
+class _CastFreePad:
+    """The forward both cast-free pads share: pad a bf16 (or fp16) input in its own dtype under CPU autocast, and
+    otherwise do what the torch pad it is mixed into does."""
+
+    mode: str  # F.pad's mode
+
+    def forward(self, input: Tensor) -> Tensor:
+        if _pads_in_lower_precision(input):
+            return _PadInInputDtype.apply(input, self.padding, self.mode)
+        return super().forward(input)
+
+
+class CastFreeReflectionPad2d(_CastFreePad, nn.ReflectionPad2d):
     """``nn.ReflectionPad2d`` that pads a bf16 (or fp16) input in its own dtype under CPU autocast; everywhere else
     it is ``nn.ReflectionPad2d``."""
 
-    def forward(self, input: Tensor) -> Tensor:
-        if _pads_in_lower_precision(input):
-            return _PadInInputDtype.apply(input, self.padding, "reflect")
-        return super().forward(input)
+    mode = "reflect"
 
 
-class CastFreeReplicationPad2d(nn.ReplicationPad2d):
+class CastFreeReplicationPad2d(_CastFreePad, nn.ReplicationPad2d):
     """``nn.ReplicationPad2d`` that pads a bf16 (or fp16) input in its own dtype under CPU autocast; everywhere else
     it is ``nn.ReplicationPad2d``."""
 
-    def forward(self, input: Tensor) -> Tensor:
-        if _pads_in_lower_precision(input):
-            return _PadInInputDtype.apply(input, self.padding, "replicate")
-        return super().forward(input)
+    mode = "replicate"
 
 
 _CAST_FREE = {nn.ReflectionPad2d: CastFreeReflectionPad2d, nn.ReplicationPad2d: CastFreeReplicationPad2d}
