@@ -14,7 +14,7 @@ import click
 
 from gankit_core import __version__
 from gankit_core.cli_options import SummaryGroup, console, device_option, force_option, require_model
-from gankit_core.errors import GankitError, debug_enabled, describe_os_error
+from gankit_core.errors import ConfigError, GankitError, debug_enabled, describe_os_error
 from gankit_core.registry import KINDS
 
 
@@ -253,8 +253,8 @@ def training_options(function):
     return function
 
 
-def _model_overrides(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(model config overrides, train settings) from --config, flags and --set, in that order."""
+def _model_overrides(model_name: str, options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(model config overrides, train settings) for MODEL from --config, flags and --set, in that order."""
     from gankit_core.config import parse_assignments, read_toml
 
     config: dict[str, Any] = {}
@@ -264,6 +264,10 @@ def _model_overrides(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
 
         document = read_toml(options["config_file"])
         api.check_tables(document, options["config_file"])
+        named = document.get("model")
+        if isinstance(named, str) and named != model_name:  # else its keys read as unknown to this model
+            raise ConfigError(f"{options['config_file']} is a config of model '{named}', not '{model_name}': "
+                              f"give it to 'gankit run {named}'")
         run_written = "model" in document and "versions" in document  # a run's config.toml: migrate its config
         config.update(api.run_config(document, options["config_file"]) if run_written else document.get("config", {}))
         train.update(document.get("train", {}))
@@ -304,7 +308,7 @@ def run_command(model_name: str, resume_dir: Path | None, **options: Any) -> Non
 
     if options.get("steps") is not None and options.get("epochs") is not None:
         raise click.UsageError("give --steps or --epochs, not both", click.get_current_context())
-    config, train = _model_overrides(options)
+    config, train = _model_overrides(model_name, options)
     if resume_dir is not None:
         if config or options.get("preset") is not None:
             raise GankitError("--resume continues a run with its own config; drop --preset/--set/--config/size flags")
@@ -414,7 +418,7 @@ def bench_command(model_name: str, steps: int, warmup: int, remeasure_peak: bool
 
     if steps < 1 or warmup < 0:
         raise GankitError("--steps must be >= 1 and --warmup >= 0")
-    config, train = _model_overrides(options)
+    config, train = _model_overrides(model_name, options)
     model = api.create_model(model_name, preset=options.get("preset"), **config)
     if inference:
         result = bench.benchmark_inference(model, device=train.get("device", "auto"), steps=steps, warmup=warmup)

@@ -86,6 +86,18 @@ def test_user_errors_are_one_line(args, message):
     assert message in lines[0]
 
 
+def test_another_models_config_is_named_as_that_models(tmp_path):
+    """A run's config.toml given to the wrong model: the line names both models, not the first key the other
+    model lacks; nothing is written."""
+    config = tmp_path / "config.toml"
+    config.write_text('model = "cyclegan"\nconfig_version = 2\n[versions]\ngankit = "0"\n[config]\npool_size = 50\n')
+    result = gankit("run", "ugatit", "--config", str(config), "--steps", "1", "--out", str(tmp_path / "run"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == (f"error: {config} is a config of model 'cyclegan', not 'ugatit': "
+                                     "give it to 'gankit run cyclegan'")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.toml"]
+
+
 def test_plugin_new_installs_lists_and_passes_its_tests(tmp_path):
     made = gankit("plugin", "new", "demo-gan", "--dir", str(tmp_path))
     assert made.returncode == 0, made.stderr
