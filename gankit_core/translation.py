@@ -69,15 +69,9 @@ def check_generator_start(config: Any) -> None:
     starts as the identity, adds its output to a classical tool's, or has a correction to filter."""
     from gankit_core.classical import BASES, MAX_RESIDUAL_BLUR
 
-    if config.identity_start and not config.residual:
-        raise ConfigError("identity_start needs residual=true: only a residual generator can start as the identity")
     for name, base in (("base_a2b", config.base_a2b), ("base_b2a", config.base_b2a)):
         if base not in BASES:
             raise ConfigError(f"{name} must be one of {', '.join(BASES)}, not {base!r}")
-        if base != "input" and not config.residual:
-            raise ConfigError(f"{name}={base} needs residual=true: only a residual generator adds its output to a base")
-    if config.base_weight and not config.residual:
-        raise ConfigError("base_weight needs residual=true: it keeps a residual generator near its base")
     for name, value in (("residual_blur_a2b", config.residual_blur_a2b), ("residual_blur_b2a", config.residual_blur_b2a),
                         ("residual_shrink", config.residual_shrink)):
         if value < 0:
@@ -85,8 +79,17 @@ def check_generator_start(config: Any) -> None:
         if name != "residual_shrink" and value > MAX_RESIDUAL_BLUR:
             raise ConfigError(f"{name} must be at most {MAX_RESIDUAL_BLUR} px (at 64 px, scaled with the image), "
                               f"not {value}")
-        if value and not config.residual:
-            raise ConfigError(f"{name} needs residual=true: it filters what a residual generator adds")
+    if config.residual:
+        return
+    # All of them in one line: `--preset cpu --set residual=false` turns off what the preset's other values need
+    needing = [name for name, value in (
+        ("identity_start", config.identity_start), (f"base_a2b={config.base_a2b}", config.base_a2b != "input"),
+        (f"base_b2a={config.base_b2a}", config.base_b2a != "input"), ("base_weight", config.base_weight),
+        ("residual_blur_a2b", config.residual_blur_a2b), ("residual_blur_b2a", config.residual_blur_b2a),
+        ("residual_shrink", config.residual_shrink)) if value]
+    if needing:
+        raise ConfigError(f"{', '.join(needing)} need{'s' if len(needing) == 1 else ''} residual=true: only a residual "
+                          "generator starts as the identity, adds its output to a base or has a correction to filter")
 
 
 def check_generator_base(config: Any, network: Any) -> None:

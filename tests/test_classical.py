@@ -156,6 +156,18 @@ def test_a_base_needs_a_residual_generator_and_a_known_name():
         api.create_model("cyclegan", preset="cpu", generator="unet").build()
 
 
+@pytest.mark.parametrize("model", ["cyclegan", "ugatit"])
+def test_residual_false_on_the_cpu_preset_names_every_value_that_needs_it(model):
+    """``--preset cpu --set residual=false``: one line naming all the preset's values that need a residual
+    generator, not the first of them checked."""
+    with pytest.raises(ConfigError) as raised:
+        api.create_model(model, preset="cpu", residual=False, residual_shrink=8)
+    assert str(raised.value) == (
+        "identity_start, base_a2b=stylize, base_b2a=close-blur, base_weight, residual_blur_a2b, residual_shrink "
+        "need residual=true: only a residual generator starts as the identity, adds its output to a base or has a "
+        "correction to filter")
+
+
 def test_base_l1_measures_how_far_a_generator_moved_from_its_base(twins):
     """At the start (identity_start) a generator on a base is exactly its base (up to the output clamp), so ``base_l1`` is 0; a translation
     moved by 0.1 everywhere is 0.1 away in each direction."""
