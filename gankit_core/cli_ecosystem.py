@@ -40,7 +40,7 @@ def export_command(run: Path, export_format: str, output: Path | None, network: 
         from gankit_core.hub import DEFAULT_EVAL_COUNT, export_hub
 
         written = export_hub(run, output, DEFAULT_EVAL_COUNT if eval_count is None else eval_count,
-                             inception=inception, force=force)
+                             inception=inception, force=force, announce=lambda line: click.echo(line, err=True))
         if written.evaluation_note and eval_count != 0:
             click.echo(f"warning: the model card has no evaluation table: {written.evaluation_note}", err=True)
         click.echo(f"wrote {written.folder}: {', '.join(written.networks)} from step {written.step} "

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -176,11 +177,13 @@ def _json_ready(value: Any) -> Any:
 
 
 def export_hub(run: str | Path, output: str | Path | None = None, eval_count: int = DEFAULT_EVAL_COUNT,
-               seed: int = 0, device: str = "cpu", inception: str | None = None, force: bool = False) -> HubExport:
+               seed: int = 0, device: str = "cpu", inception: str | None = None, force: bool = False,
+               announce: Callable[[str], None] | None = None) -> HubExport:
     """Write RUN's inference networks, config, model card and sample grid to a folder (see the module's text).
 
     ``eval_count`` images per set go into the card's evaluation table (``gankit eval`` on the exported folder,
-    the model's default metrics); 0 leaves the table out."""
+    the model's default metrics); 0 leaves the table out. ``announce`` is told, in one line, when that evaluation
+    (minutes on a CPU) starts."""
     from safetensors.torch import save as save_bytes
 
     from gankit_core import __version__, api
@@ -229,6 +232,9 @@ def export_hub(run: str | Path, output: str | Path | None = None, eval_count: in
     evaluation: dict[str, float | None] = {}
     note = "not evaluated (--eval 0)"
     if eval_count:
+        if announce is not None:
+            announce(f"evaluating {folder} on {eval_count} images per set for the model card's table (minutes on a "
+                     "CPU; --eval 0 leaves the table out)")
         try:
             evaluation = api.evaluate(folder, count=eval_count, seed=seed, device=device, inception=inception)
             note = ""

@@ -100,6 +100,8 @@ def test_the_card_carries_the_evaluation_that_gankit_eval_gives_on_the_folder(dc
     exported = gankit("export", str(dcgan_run), "--format", "hub", "-o", str(out), "--eval", "12")
     assert exported.returncode == 0, exported.stderr
     assert exported.stdout.startswith(f"wrote {out}: generator from step 1")
+    assert exported.stderr == (f"evaluating {out} on 12 images per set for the model card's table (minutes on a CPU; "
+                               "--eval 0 leaves the table out)\n")  # said before the wait, not after
     measured = gankit("eval", "dcgan", "--checkpoint", str(out), "-n", "12", "--json")
     assert measured.returncode == 0, measured.stderr
     values = json.loads(measured.stdout)

@@ -148,6 +148,7 @@ def test_an_older_checkpoint_is_migrated_on_load_with_one_warning(tmp_path, vers
     assert warnings == [f"warning: {checkpoint.path}: config version 2 of model 'versioned-wgan' read as version 3: "
                         "filled noise_scale=1.0, the values that reproduce version 2"]
     assert api.load_checkpoint(run).model.config.noise_scale == 1.0
+    assert capsys.readouterr().err == ""  # read again by the same command (export --format hub does): said once
 
 
 def test_a_key_no_migration_declares_is_named_apart(tmp_path, versioned, capsys):

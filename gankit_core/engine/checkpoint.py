@@ -24,6 +24,10 @@ from safetensors.torch import save as save_bytes
 
 from gankit_core.errors import CheckpointError, ConfigError
 
+# (checkpoint, note) pairs already warned of: a command that reads one checkpoint twice (export --format hub reads
+# its header, then loads its networks) says so once
+_MIGRATIONS_WARNED: set[tuple[Path, str]] = set()
+
 FORMAT = "gankit-checkpoint-1"
 LATEST = "latest"
 
@@ -166,7 +170,8 @@ class Checkpoint:
         except ConfigError as error:
             raise CheckpointError(f"{self.path}: {error}") from None
         note = self.migration.describe(self.model, model_class.config_version)
-        if note is not None:
+        if note is not None and (self.path, note) not in _MIGRATIONS_WARNED:
+            _MIGRATIONS_WARNED.add((self.path, note))
             print(f"warning: {self.path}: {note}", file=sys.stderr)
         self.header["config"] = json.dumps(self.migration.values)
         self.header["config_version"] = str(model_class.config_version)
