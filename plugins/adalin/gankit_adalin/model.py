@@ -130,6 +130,9 @@ class UGATIT(Translator, Model):
             nets[f"gen_{direction}"] = api.create_component(
                 "generator", c.generator, image_size=c.image_size, width=c.g_width, in_channels=3, out_channels=3,
                 n_blocks=c.n_blocks, light=c.light, **generator_options(c, direction))
+            if not hasattr(nets[f"gen_{direction}"], "translate_with_attention"):  # else it fails at the first step
+                raise ConfigError(f"generator '{c.generator}' has no CAM attention (translate_with_attention), which "
+                                  "ugatit's CAM loss needs: use generator=ugatit, or model cyclegan for a plain one")
             check_generator_base(c, nets[f"gen_{direction}"])
         for domain in DOMAINS:
             for scale, layers in zip(SCALES, (c.global_layers, c.local_layers), strict=True):

@@ -42,6 +42,16 @@ def test_gankit_info_reports_table_1_counts():
     assert networks["disc_global_a"]["params"] == networks["disc_global_b"]["params"] == 53_130_176
 
 
+def test_a_generator_without_cam_attention_is_refused_when_the_networks_are_built():
+    """``generator=resnet`` (cyclegan's) has no CAM logits for ugatit's CAM loss: refused by name when the model
+    is built, not after the data is loaded at the first step."""
+    from gankit_core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="generator 'resnet' has no CAM attention .* use generator=ugatit, or "
+                                          "model cyclegan for a plain one"):
+        api.create_model("ugatit", **{**TINY, "generator": "resnet"}).build()
+
+
 def test_losses_are_the_standard_forms():
     logits = torch.tensor([[0.0, 2.0]])
     assert least_squares(logits, 1).item() == pytest.approx((1 + 1) / 2)
