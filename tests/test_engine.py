@@ -170,6 +170,8 @@ def test_ctrl_c_saves_and_resume_continues(tmp_path):
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     steps = [row["step"] for row in rows if "event" not in row]  # epoch summaries aside
     assert steps == list(range(1, stopped_at + 3))  # one row per step, none repeated across the resume
+    times = [row["time"] for row in rows if "event" not in row]
+    assert times == sorted(times) and times[stopped_at] > times[stopped_at - 1]  # training time goes on, not from 0
 
 
 def test_nan_guard_skips_then_stops(tiny_models, tmp_path):

@@ -64,21 +64,24 @@ def write_config(run_dir: Path, model: Any, settings: Any, total_steps: int) -> 
     ckpt.write_atomic(run_dir / "config.toml", tomli_w.dumps(document).encode())
 
 
-def trim_metrics(run_dir: Path, keep_until: int | None) -> None:
+def trim_metrics(run_dir: Path, keep_until: int | None) -> float:
     """Keep only the metric rows up to the step training starts from: none for a fresh run (``keep_until``
     None), and none logged after the checkpoint a resumed run continues from (a run killed between
-    checkpoints)."""
+    checkpoints). Returns the training time the kept rows reach (0 for none), for the resumed run's to go on
+    from."""
     from gankit_core.engine.report import read_metrics
 
     path = run_dir / "metrics.jsonl"
     if not path.exists():
-        return
+        return 0.0
     def before(row: dict) -> bool:  # a stage's opening row at the resume step is written again on resume
         step = row.get("step", 0)
         return step < keep_until or (step == keep_until and row.get("event") != "stage")
 
     kept = [row for row in read_metrics(path) if keep_until is not None and before(row)]
     ckpt.write_atomic(path, "".join(json.dumps(row) + "\n" for row in kept).encode())
+    times = [row["time"] for row in kept if isinstance(row.get("time"), (int, float))]
+    return float(times[-1]) if times else 0.0
 
 
 def remove_unstarted_run(run_dir: Path) -> None:

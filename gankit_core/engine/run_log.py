@@ -20,12 +20,16 @@ def _as_tensor(value: Tensor | float) -> Tensor:
 
 class RunLog:
     """Turns each finished step's scalars into the metrics of a logged step (every ``log_every`` steps, and the
-    last): time, throughput, the extra values the engine adds, and the step's scalars; keeps epoch means."""
+    last): time, throughput, the extra values the engine adds, and the step's scalars; keeps epoch means.
 
-    def __init__(self, log_every: int, batch_size: int) -> None:
+    ``earlier_time``: the seconds a resumed run had trained (its last kept row's time), which its time goes on
+    from, so a run's time axis is its training time whether it was interrupted or not."""
+
+    def __init__(self, log_every: int, batch_size: int, earlier_time: float = 0.0) -> None:
         self.log_every = log_every
         self.batch_size = batch_size
-        self.started = self.interval_start = time.perf_counter()
+        self.interval_start = time.perf_counter()
+        self.started = self.interval_start - earlier_time
         self.interval_steps = 0
         self.last_values: dict[str, float] = {}
         self.epoch_sums: dict[str, Tensor] = {}

@@ -111,6 +111,7 @@ class Trainer:
         self.settings = settings
         self.requested_run_dir = Path(run_dir) if run_dir is not None else None
         self.resume_from = Path(resume_from) if resume_from is not None else None
+        self.earlier_time = 0.0  # seconds the run had trained before a resume (its metrics' time goes on from it)
         self.write = write
         self.run_dir: Path | None = None  # set by fit on rank 0 of a run that writes
         self.events = RunEvents()  # the callbacks fit tells (none outside fit)
@@ -209,7 +210,7 @@ class Trainer:
         selected = select_callbacks(self.settings.log) if writes else []  # before the run directory: a tracker
         run = self._open_run() if writes else None                       # that cannot start leaves nothing
         self.events = RunEvents(run, self._engine_callbacks(), selected)
-        log = RunLog(self.settings.log_every, self.model.config.batch_size)
+        log = RunLog(self.settings.log_every, self.model.config.batch_size, self.earlier_time)
         samples = SampleWriter(self.model, self._sampling_networks(), self.dataset, self.placement,
                                count=self.settings.num_samples, seed=self.settings.seed + 2,
                                folder=self.run_dir / "samples" if self.run_dir is not None else None)
@@ -299,7 +300,7 @@ class Trainer:
         """Rank 0: the run directory (metrics trimmed to the step a resumed run continues from) and config.toml."""
         resuming = self.resume_from is not None
         self.run_dir = open_run_dir(self.requested_run_dir, self.model.name, resuming)
-        trim_metrics(self.run_dir, self.step if resuming else None)
+        self.earlier_time = trim_metrics(self.run_dir, self.step if resuming else None)
         if not resuming or not (self.run_dir / "config.toml").exists():
             write_config(self.run_dir, self.model, self.settings, self.total_steps)
         placement = self.placement
