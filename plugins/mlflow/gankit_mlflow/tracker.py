@@ -15,7 +15,9 @@ import json
 import logging
 import math
 import os
+import socket
 import time
+import urllib.parse
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -27,6 +29,7 @@ DEFAULT_EXPERIMENT = "gankit"
 DEFAULT_STORE = "mlflow.db"  # MLflow 3's own default: SQLite in the working directory
 STATUS = {"finished": "FINISHED", "interrupted": "KILLED", "failed": "FAILED"}
 PARAMS_PER_CALL = 100  # MLflow's limit for one log_batch
+PROBE_SECONDS = 5.0  # how long a tracking server may take to accept a connection
 
 
 def tracking_uri(run: RunInfo) -> str:
@@ -55,6 +58,23 @@ def quiet_store_setup() -> Iterator[None]:
             logger.setLevel(level)
 
 
+def check_server(uri: str, timeout: float = PROBE_SECONDS) -> None:
+    """An http(s) tracking URI must answer a connection now: MLflow's client retries an unreachable server for
+    about four minutes before it fails, so a wrong host or a server not started is refused in one line, before
+    the run directory is made. Any other URI (a folder, SQLite) is MLflow's to check."""
+    parts = urllib.parse.urlsplit(uri)
+    if parts.scheme not in ("http", "https"):
+        return
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        with socket.create_connection((parts.hostname or "", port), timeout=timeout):
+            pass
+    except (OSError, ValueError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error) or "timed out"
+        raise GankitError(f"--log mlflow: the tracking server {uri} (MLFLOW_TRACKING_URI) does not answer ({reason}); "
+                          "start it, or unset MLFLOW_TRACKING_URI to log to ./mlflow.db") from None
+
+
 def finite_metrics(metrics: Mapping[str, float]) -> dict[str, float]:
     return {key: float(value) for key, value in metrics.items()
             if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)}
@@ -68,6 +88,7 @@ class MlflowTracker(Callback):
         if missing:
             raise GankitError(f"--log mlflow needs {', '.join(missing)}, not installed: "
                               "pip install mlflow-skinny sqlalchemy alembic (or pip install gankit-mlflow)")
+        check_server(os.environ.get("MLFLOW_TRACKING_URI", ""))
         self.client = None
         self.run_id: str | None = None
 

@@ -73,3 +73,19 @@ def test_without_mlflow_the_run_stops_with_one_line_before_it_starts(tmp_path, m
     assert str(raised.value) == ("--log mlflow needs mlflow, not installed: pip install mlflow-skinny sqlalchemy "
                                  "alembic (or pip install gankit-mlflow)")
     assert not (tmp_path / "run").exists()
+
+
+def test_a_tracking_server_that_does_not_answer_stops_the_run_in_one_line_before_it_starts(tmp_path, monkeypatch):
+    """MLflow's client retries an unreachable server for minutes; a closed port is refused at once, by name."""
+    import socket
+
+    with socket.socket() as closed:  # a port that was free a moment ago: nothing listens on it
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{port}")
+    with pytest.raises(GankitError) as raised:
+        api.train(api.create_model("dcgan", **TINY), out=tmp_path / "run", steps=2, log=["mlflow"], **SETTINGS)
+    assert str(raised.value) == (f"--log mlflow: the tracking server http://127.0.0.1:{port} (MLFLOW_TRACKING_URI) "
+                                 "does not answer (Connection refused); start it, or unset MLFLOW_TRACKING_URI to "
+                                 "log to ./mlflow.db")
+    assert not (tmp_path / "run").exists()
