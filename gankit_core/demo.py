@@ -186,13 +186,17 @@ class Demo:
         return run_command("translate", [image, *self._checkpoint(), "--direction", direction,
                                          "-o", str(out / f"{Path(image).stem}-{direction}.png")], out)
 
-    def transfer(self, source: str | None, target: str | None) -> Outcome:
-        """``gankit transfer SOURCE TARGET``: the target with the source's expression, and the landmark guide."""
+    def transfer(self, source: str | None, target: str | None, method: str | None = None) -> Outcome:
+        """``gankit transfer SOURCE TARGET [--method M]``: the target with the source's expression, and the
+        landmark guide."""
         missing = self._missing(**{"the source face": source, "the target face": target})
         if missing:
             return missing
         out = self._out()
-        return run_command("transfer", [source, target, *self._checkpoint(), "-o", str(out)], out)
+        arguments = [source, target, *self._checkpoint(), "-o", str(out)]
+        if method:
+            arguments += ["--method", method]
+        return run_command("transfer", arguments, out)
 
     def sample(self, seed: float | int | None, count: float | int | None) -> Outcome:
         """``gankit sample MODEL -n N --seed S``: the sample grid."""
@@ -273,7 +277,11 @@ def _view_inputs(gr, demo: Demo, name: str, command: click.Command) -> tuple[lis
         with gr.Row():
             inputs = [upload("Source (the expression)", "transfer-source"),
                       upload("Target (the face)", "transfer-target")]
-        gr.Markdown("`gankit transfer SOURCE TARGET --checkpoint RUN`")
+        methods = option_choices(command, "method")  # the model's U-Net, or the classical landmark warp
+        if methods:
+            default = option_default(command, "method") or methods[0]
+            inputs.append(gr.Radio(list(methods), value=default, label="Method (--method)", elem_id="transfer-method"))
+        gr.Markdown("`gankit transfer SOURCE TARGET --checkpoint RUN" + (" --method M`" if methods else "`"))
         return inputs, demo.transfer
     with gr.Row():
         inputs = [gr.Number(value=0, precision=0, label="Seed (--seed)", elem_id="sample-seed"),

@@ -162,9 +162,11 @@ def test_the_page_translates_an_upload_exactly_as_gankit_translate_does(cyclegan
         page.close()
 
 
-@pytest.mark.parametrize("name", ["cregan", "expression", "dcgan"])
-def test_each_view_gives_its_commands_files(name, tiny_run, tmp_path):
-    """The swap, transfer and samples views: the page's action writes exactly what the command line writes."""
+@pytest.mark.parametrize(("name", "method"), [("cregan", None), ("expression", None), ("expression", "warp"),
+                                            ("dcgan", None)])
+def test_each_view_gives_its_commands_files(name, method, tiny_run, tmp_path):
+    """The swap, transfer (with each --method) and samples views: the page's action writes exactly what the
+    command line writes."""
     run = tiny_run(name)
     demo = demo_module.Demo(run)
     try:
@@ -177,8 +179,8 @@ def test_each_view_gives_its_commands_files(name, tiny_run, tmp_path):
             command = ["swap", str(a), str(b), "--region", "eyes"]
         elif name == "expression":
             assert titles == ["transfer", "sample"]
-            shown = demo.transfer(str(a), str(b))
-            command = ["transfer", str(a), str(b)]
+            shown = demo.transfer(str(a), str(b), method)
+            command = ["transfer", str(a), str(b), *(["--method", method] if method else [])]
         else:
             assert titles == ["sample"]
             shown = demo.sample(3, 4)
