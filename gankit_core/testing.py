@@ -174,10 +174,11 @@ def check_documented_translation_run(name: str, tmp_path: Path, a2b_ssim: float,
 
 
 def check_short_cpu_run_beats_classical(name: str, tmp_path: Path, steps: int, ssim_margin: float,
-                                        psnr_margins: dict[str, float], count: int = 64) -> None:
+                                        psnr_margins: dict[str, float], count: int = 64, **overrides: Any) -> None:
     """A translation model's ``cpu`` preset trained ``steps`` steps (EMA off: a 0.995 average needs more steps; 256
     faces a domain, which render in seconds) is ahead of each direction's classical tool on ``count`` held-out
-    faces: twin SSIM by more than ``ssim_margin``, twin PSNR by more than ``psnr_margins[direction]`` dB."""
+    faces: twin SSIM by more than ``ssim_margin``, twin PSNR by more than ``psnr_margins[direction]`` dB.
+    ``overrides``: config values set over the preset's."""
     import torch
 
     from gankit_core import api
@@ -186,7 +187,7 @@ def check_short_cpu_run_beats_classical(name: str, tmp_path: Path, steps: int, s
     from gankit_core.metrics.image_quality import psnr, ssim
     from gankit_core.translation import CLASSICAL
 
-    model = api.create_model(name, preset="cpu", ema_decay=0.0, data="synthetic-unpaired:n=256")
+    model = api.create_model(name, preset="cpu", **{"ema_decay": 0.0, "data": "synthetic-unpaired:n=256", **overrides})
     loaded = api.load_checkpoint(api.train(model, steps=steps, out=tmp_path, progress=False).checkpoint)
     photos, cartoons = (torch.from_numpy(faces) for faces in translation_twins(1, count, 64, ("photo", "cartoon")))
     scores = {}
