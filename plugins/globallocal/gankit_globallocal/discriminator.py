@@ -35,8 +35,10 @@ def conv_as_matmul(image: Tensor, conv: nn.Conv2d) -> Tensor:
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = conv.kernel_size, conv.stride, conv.padding, conv.dilation
     out_h, out_w = (height + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (width + 2 * pw - dw * (kw - 1) - 1) // sw + 1
     columns = F.unfold(image, conv.kernel_size, conv.dilation, conv.padding, conv.stride)  # N x (C kh kw) x L
-    out = F.linear(columns.transpose(1, 2), conv.weight.flatten(1), conv.bias)  # N x L x O
-    return out.transpose(1, 2).reshape(n, -1, out_h, out_w)
+    # One (N L) x (C kh kw) matrix: a batched product would copy the weight once per image.
+    rows = columns.transpose(1, 2).reshape(n * out_h * out_w, -1)
+    out = F.linear(rows, conv.weight.flatten(1), conv.bias)  # (N L) x O
+    return out.reshape(n, out_h * out_w, -1).transpose(1, 2).reshape(n, -1, out_h, out_w)
 
 
 class MatmulConv2d(nn.Conv2d):
