@@ -29,17 +29,11 @@ MATMUL_WEIGHTS = 4 * 2**20
 
 def conv_as_matmul(image: Tensor, conv: nn.Conv2d) -> Tensor:
     """``conv(image)`` computed as an unfold (every output position's receptive field, padding included, as one
-    column) and one matrix product with the flattened weight: the same products and sums, in another order; where
-    the one output position's window holds the whole input, without the products with its zero padding.
+    column) and one matrix product with the flattened weight: the same products and sums, in another order.
     Twice differentiable, as the gradient penalty needs."""
     n, _, height, width = image.shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = conv.kernel_size, conv.stride, conv.padding, conv.dilation
     out_h, out_w = (height + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (width + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-    if (out_h, out_w, dh, dw) == (1, 1, 1, 1) and ph + height <= kh and pw + width <= kw:
-        # One output position whose window holds the whole input (a 2 x 2 map under a 4 x 4 kernel, padding 1): the
-        # taps over the padding multiply zeros, so the product is the flattened input times the taps over it.
-        taps = conv.weight[:, :, ph:ph + height, pw:pw + width]
-        return F.linear(image.flatten(1), taps.flatten(1), conv.bias)[:, :, None, None]
     columns = F.unfold(image, conv.kernel_size, conv.dilation, conv.padding, conv.stride)  # N x (C kh kw) x L
     # One (N L) x (C kh kw) matrix: a batched product would copy the weight once per image.
     rows = columns.transpose(1, 2).reshape(n * out_h * out_w, -1)
