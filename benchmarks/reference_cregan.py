@@ -1,11 +1,14 @@
 """The reference CREGAN iteration, written the way public WGAN-GP code writes it: fp32, eager, NCHW,
 separate critic passes for real, fake and the penalty, the fake recomputed for the generator's
-step, plain Adam, no engine. Same networks and maths as gankit's cregan with its default settings
+step, plain Adam, no engine, torch's own convolutions (the networks' CPU forms of their big and dilated convs, the same
+sums, are gankit's; ``_with_plain_convs``). Same networks and maths as gankit's cregan with its default settings
 (Algorithm 1: a mouth phase and an eye phase, the generator every ``n_critic``-th iteration; G a
 residual over its input starting as the identity, its smoothed change used inside the exchange area
 and its feathered band: the model's own ``generate_composed``)."""
 
 from __future__ import annotations
+
+import types
 
 import torch
 from gankit_cregan.model import BOX_FIELDS, exchange, exchange_masks
@@ -15,13 +18,23 @@ from gankit_core import api
 from gankit_core.data import open_dataset
 
 
+def _with_plain_convs(network: torch.nn.Module) -> torch.nn.Module:
+    """The network with every conv computed by torch's ``nn.Conv2d.forward``, as public code would run it: the
+    critic's ``MatmulConv2d`` and the generator's ``LiveTapConv2d`` compute the same sums in a faster form."""
+    for module in network.modules():
+        if isinstance(module, torch.nn.Conv2d) and type(module) is not torch.nn.Conv2d:
+            module.forward = types.MethodType(torch.nn.Conv2d.forward, module)
+    return network
+
+
 def make_reference_step(batch_size: int, image_size: int = 128, width: int = 64):
     torch.manual_seed(0)
     model = api.create_model("cregan", image_size=image_size, batch_size=batch_size)
     config = model.config
-    generator = api.create_component("generator", "dilated", width=width, image_size=image_size, residual=True,
-                                     identity_start=True)
-    critic = api.create_component("discriminator", "global-local", width=width, image_size=image_size)
+    generator = _with_plain_convs(api.create_component("generator", "dilated", width=width, image_size=image_size,
+                                                       residual=True, identity_start=True))
+    critic = _with_plain_convs(api.create_component("discriminator", "global-local", width=width,
+                                                    image_size=image_size))
     optimizer_d = torch.optim.Adam(critic.parameters(), lr=config.lr, betas=(config.beta1, config.beta2))
     optimizer_g = torch.optim.Adam(generator.parameters(), lr=config.g_lr, betas=(config.beta1, config.beta2))
     data = open_dataset(f"synthetic-faces:n={max(64, batch_size)}", image_size).take(torch.arange(batch_size))

@@ -15,12 +15,40 @@ conv so that G starts as the exact identity (as a zero-initialised residual bran
 from __future__ import annotations
 
 import torch
-from torch import nn
+import torch.nn.functional as F
+from torch import Tensor, nn
 
 from gankit_core.errors import ConfigError
 from gankit_core.interfaces import Generator
 
 DILATIONS = (2, 4, 8, 16)
+
+
+def live_taps(size: int, kernel: int, stride: int, padding: int, dilation: int) -> tuple[int, int]:
+    """The first and last kernel taps (along one axis) that read a pixel of a ``size``-long input for some output
+    position; the taps outside that range read only padding."""
+    out = (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+    live = [tap for tap in range(kernel)
+            if any(0 <= position * stride - padding + tap * dilation < size for position in range(out))]
+    return (live[0], live[-1]) if live else (0, kernel - 1)
+
+
+class LiveTapConv2d(nn.Conv2d):
+    """``nn.Conv2d`` (same parameters and keys, zero padding) that leaves out the kernel taps which read only
+    padding at the input's size: a conv with the live taps' slice of the weight and the padding that keeps every
+    output position where it was. The same sums without their zero terms; the left-out taps' weight gradients are
+    zero, as they are through the full conv."""
+
+    def forward(self, image: Tensor) -> Tensor:
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = self.kernel_size, self.stride, self.padding, self.dilation
+        (top, bottom), (left, right) = (live_taps(image.shape[-2], kh, sh, ph, dh),
+                                        live_taps(image.shape[-1], kw, sw, pw, dw))
+        pads = (ph - top * dh, ph - (kh - 1 - bottom) * dh, pw - left * dw, pw - (kw - 1 - right) * dw)
+        if (top, bottom, left, right) == (0, kh - 1, 0, kw - 1) or pads[0] != pads[1] or pads[2] != pads[3] \
+                or min(pads) < 0 or self.padding_mode != "zeros":
+            return super().forward(image)
+        weight = self.weight[:, :, top:bottom + 1, left:right + 1]
+        return F.conv2d(image, weight, self.bias, self.stride, (pads[0], pads[2]), self.dilation, self.groups)
 
 
 def conv_block(conv: nn.Module, channels: int, slope: float) -> list[nn.Module]:
@@ -46,7 +74,7 @@ class DilatedGenerator(Generator):
         layers += conv_block(nn.Conv2d(w2, w4, 4, 2, 1, bias=False), w4, slope)
         layers += conv_block(nn.Conv2d(w4, w4, 3, 1, 1, bias=False), w4, slope)
         for dilation in DILATIONS:
-            layers += conv_block(nn.Conv2d(w4, w4, 3, 1, dilation, dilation=dilation, bias=False), w4, slope)
+            layers += conv_block(LiveTapConv2d(w4, w4, 3, 1, dilation, dilation=dilation, bias=False), w4, slope)
         for _ in range(2):
             layers += conv_block(nn.Conv2d(w4, w4, 3, 1, 1, bias=False), w4, slope)
         layers += conv_block(nn.ConvTranspose2d(w4, w2, 3, 2, 1, output_padding=1, bias=False), w2, slope)

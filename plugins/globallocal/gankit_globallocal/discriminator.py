@@ -5,17 +5,50 @@ instance norm and LeakyReLU: the global branch on the image, the local branch on
 the local mask. Their outputs are concatenated (2048 channels) and a 3x3 conv gives a map of
 scores, averaged to one score per image (a WGAN critic: no sigmoid). Instance norm is skipped on a
 layer whose output is 1x1 (64 px input), where it would zero the features.
+
+On a CPU the convs with 4M weights or more (the last two of each branch at width 64) compute as an unfold and one
+matrix product (``MatmulConv2d``): the same sums, which oneDNN's bf16 convolution kernels ran 1.4-3.3x slower at
+these shapes (docs/speed.md). Parameters and checkpoint keys are a plain ``nn.Conv2d``'s.
 """
 
 from __future__ import annotations
 
 import torch
-from torch import nn
+import torch.nn.functional as F
+from torch import Tensor, nn
 
 from gankit_core.errors import ConfigError
 from gankit_core.interfaces import Discriminator
 
 WIDTHS = (1, 2, 4, 8, 16, 16)  # x width: Table II's 64 ... 1024, 1024
+# From this many weights a conv runs as a matrix product on a CPU: measured on a 2-core AVX512-BF16 CPU, bf16,
+# forward and backward, every shape of 4.2M weights or more (512 -> 512 up to 1024 -> 1024, 2 x 2 to 16 x 16 maps)
+# ran 1.4-3.3x faster so, while 2.1M (256 -> 512) ran as fast or slower (docs/speed.md).
+MATMUL_WEIGHTS = 4 * 2**20
+
+
+def conv_as_matmul(image: Tensor, conv: nn.Conv2d) -> Tensor:
+    """``conv(image)`` computed as an unfold (every output position's receptive field, padding included, as one
+    column) and one matrix product with the flattened weight: the same products and sums, in another order.
+    Twice differentiable, as the gradient penalty needs."""
+    n, _, height, width = image.shape
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = conv.kernel_size, conv.stride, conv.padding, conv.dilation
+    out_h, out_w = (height + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (width + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    columns = F.unfold(image, conv.kernel_size, conv.dilation, conv.padding, conv.stride)  # N x (C kh kw) x L
+    # One (N L) x (C kh kw) matrix: a batched product would copy the weight once per image.
+    rows = columns.transpose(1, 2).reshape(n * out_h * out_w, -1)
+    out = F.linear(rows, conv.weight.flatten(1), conv.bias)  # (N L) x O
+    return out.reshape(n, out_h * out_w, -1).transpose(1, 2).reshape(n, -1, out_h, out_w)
+
+
+class MatmulConv2d(nn.Conv2d):
+    """``nn.Conv2d`` (same parameters and keys) that computes as ``conv_as_matmul`` on a CPU when it holds
+    ``MATMUL_WEIGHTS`` weights or more, where oneDNN's kernels are slower; elsewhere as ``nn.Conv2d``."""
+
+    def forward(self, image: Tensor) -> Tensor:
+        if image.device.type != "cpu" or self.weight.numel() < MATMUL_WEIGHTS or self.padding_mode != "zeros":
+            return super().forward(image)
+        return conv_as_matmul(image, self)
 
 
 def branch(width: int, image_size: int, slope: float, channels: int = 3) -> nn.Sequential:
@@ -24,7 +57,7 @@ def branch(width: int, image_size: int, slope: float, channels: int = 3) -> nn.S
     for factor in WIDTHS:
         out = width * factor
         size //= 2
-        layers.append(nn.Conv2d(previous, out, 4, 2, 1, bias=size == 1))
+        layers.append(MatmulConv2d(previous, out, 4, 2, 1, bias=size == 1))
         if size > 1:
             layers.append(nn.InstanceNorm2d(out))
         layers.append(nn.LeakyReLU(slope, inplace=True))

@@ -109,32 +109,46 @@ def landmark_images(points: Tensor, size: int, thickness: float, blur: float = 0
         return lines * 2 - 1
 
 
-def soften(lines: Tensor, sigma: float) -> Tensor:
+def soften(lines: Tensor, sigma: float, blur: GaussianBlur | None = None) -> Tensor:
     """Line images (N x 1 x H x W in [0, 1]) blurred by a Gaussian of ``sigma`` pixels and rescaled so that a
     straight line's centre keeps its value (clamped where lines meet): each line becomes a ridge that falls off
-    over a few pixels, so an L1 loss between two such images shrinks as one line moves onto the other."""
-    blurred, peak = gaussian_blur(lines, sigma)
+    over a few pixels, so an L1 loss between two such images shrinks as one line moves onto the other. ``blur``:
+    that Gaussian's ``GaussianBlur`` for the images' size, when the caller blurs many images of one size."""
+    blur = blur or GaussianBlur(sigma, lines.shape[-2:], lines)
     # A straight line of unit value blurred across its width peaks at the kernel's centre tap: scale that to 1.
-    return (blurred / peak).clamp(0, 1)
+    return (blur(lines) / blur.peak).clamp(0, 1)
+
+
+class GaussianBlur:
+    """A separable Gaussian of ``sigma`` pixels (zero outside the image) over N x C x H x W images of one size
+    (``shape``: H, W; dtype and device of ``like``). Each pass is a product with a banded matrix: the same sums as a
+    convolution, with a far cheaper gradient on the CPU for these one-channel images (``reading.read_points``
+    differentiates through it, and builds the matrices once for its 80 steps)."""
+
+    def __init__(self, sigma: float, shape: tuple[int, int], like: Tensor) -> None:
+        radius = max(1, int(3 * sigma + 0.5))
+        offsets = torch.arange(-radius, radius + 1, dtype=like.dtype, device=like.device)
+        kernel = torch.exp(-offsets**2 / (2 * sigma**2))
+        kernel = kernel / kernel.sum()
+
+        def band(length: int) -> Tensor:  # length x length: entry (i, j) weighs pixel i's contribution to pixel j
+            positions = torch.arange(length, device=like.device)
+            gap = positions[:, None] - positions[None, :]
+            return torch.where(gap.abs() <= radius, kernel[(gap + radius).clamp(0, 2 * radius)], 0)
+
+        height, width = shape
+        self.columns, self.rows_transposed = band(width), band(height).T
+        self.peak = float(kernel[radius])  # the kernel's centre tap
+
+    def __call__(self, images: Tensor) -> Tensor:
+        return self.rows_transposed @ (images @ self.columns)
 
 
 def gaussian_blur(images: Tensor, sigma: float) -> tuple[Tensor, float]:
     """N x C x H x W images blurred by a separable Gaussian of ``sigma`` pixels (zero outside), and the kernel's
-    centre tap. Each pass is a product with a banded matrix: the same sums as a convolution, with a far cheaper
-    gradient on the CPU for these one-channel images (``reading.read_points`` differentiates through it)."""
-    radius = max(1, int(3 * sigma + 0.5))
-    offsets = torch.arange(-radius, radius + 1, dtype=images.dtype, device=images.device)
-    kernel = torch.exp(-offsets**2 / (2 * sigma**2))
-    kernel = kernel / kernel.sum()
-
-    def band(length: int) -> Tensor:  # length x length: entry (i, j) weighs pixel i's contribution to pixel j
-        positions = torch.arange(length, device=images.device)
-        gap = positions[:, None] - positions[None, :]
-        return torch.where(gap.abs() <= radius, kernel[(gap + radius).clamp(0, 2 * radius)], 0)
-
-    height, width = images.shape[-2:]
-    blurred = band(height).T @ (images @ band(width))
-    return blurred, float(kernel[radius])
+    centre tap (``GaussianBlur``)."""
+    blur = GaussianBlur(sigma, images.shape[-2:], images)
+    return blur(images), blur.peak
 
 
 def pixel_loss(output: Tensor, truth: Tensor, kind: str) -> Tensor:

@@ -50,6 +50,8 @@ def _neighbours() -> Tensor:
 
 
 NEIGHBOURS = _neighbours()
+POSITION_IN_MOVING = torch.full((68,), -1, dtype=torch.long).index_put_(
+    (torch.from_numpy(MOVING),), torch.arange(len(MOVING)))  # point index -> its place in MOVING (-1: fixed)
 
 
 def segments(moving: bool) -> tuple[Tensor, Tensor]:
@@ -63,9 +65,14 @@ def segments(moving: bool) -> tuple[Tensor, Tensor]:
 def draw_lines(points: Tensor, starts: Tensor, ends: Tensor, box: tuple[int, int, int, int], thickness: float,
                base: Tensor | None = None) -> Tensor:
     """Line values in [0, 1] (N x 1 x H x W) over the pixels of ``box`` (x0, y0, x1, y1) for the segments
-    ``starts``-``ends`` of ``points`` (N x 68 x 2): ``thickness / 2 + 0.5 - d`` clamped, d the distance to the
+    ``starts``-``ends`` of ``points`` (N x K x 2, K points: 68 or fewer): ``thickness / 2 + 0.5 - d`` clamped, d the distance to the
     nearest segment, as ``draw_landmarks``; lines over ``base`` (N x 1 x H x W) where it is brighter. Each segment
-    only reaches the pixels within a line's half width of it, so each is measured over its own small window."""
+    only reaches the pixels within a line's half width of it, so each is measured over its own small window.
+
+    A window's pixel centres are a grid, so their offsets from a segment's start are one row of x offsets and one
+    column of y offsets; the arithmetic runs on the two coordinates apart and broadcasts them over the window, the
+    same sums as over N x S x P x 2 offsets without reducing over a dimension of two (read_points draws 80 times
+    a reading, with gradients)."""
     x0, y0, x1, y1 = box
     width, height = x1 - x0, y1 - y0
     a, b = points[:, starts], points[:, ends]  # N x S x 2
@@ -74,16 +81,20 @@ def draw_lines(points: Tensor, starts: Tensor, ends: Tensor, box: tuple[int, int
         corner = (torch.minimum(a, b) - reach).floor()  # the window's top-left pixel, per segment
         span = int((torch.maximum(a, b) + reach - corner).amax().ceil()) + 1
     steps = torch.arange(span, device=points.device, dtype=points.dtype)
-    grid = torch.stack(torch.meshgrid(steps, steps, indexing="xy"), -1).reshape(-1, 2)  # P x 2, x y
-    pixel = corner[:, :, None] + grid  # N x S x P x 2, integer pixel indices
-    direction = (b - a)[:, :, None]
-    offset = pixel + 0.5 - a[:, :, None]
-    along = ((offset * direction).sum(-1) / direction.pow(2).sum(-1).clamp_min(1e-9)).clamp(0, 1)
-    distance = (offset - along[..., None] * direction).pow(2).sum(-1).add(1e-12).sqrt()
+    column, row = (corner[..., axis, None] + steps for axis in (0, 1))  # N x S x span: the window's pixel indices
+    (ax, ay), (ex, ey) = a.unbind(-1), (b - a).unbind(-1)  # N x S each: the start and the direction
+    offset_x = (column + 0.5 - ax[..., None])[..., None, :]  # N x S x 1 x span: x offsets along a window's row
+    offset_y = (row + 0.5 - ay[..., None])[..., :, None]  # N x S x span x 1: y offsets down its column
+    ex, ey = ex[..., None, None], ey[..., None, None]
+    length = (ex * ex + ey * ey).clamp_min(1e-9)
+    along = ((offset_x * ex + offset_y * ey) / length).clamp(0, 1)  # N x S x span x span
+    gap_x, gap_y = offset_x - along * ex, offset_y - along * ey
+    distance = (gap_x * gap_x + gap_y * gap_y).add(1e-12).sqrt()
     value = (thickness / 2 + 0.5 - distance).clamp(0, 1)
-    column, row = pixel[..., 0] - x0, pixel[..., 1] - y0
-    inside = (column >= 0) & (column < width) & (row >= 0) & (row < height)
-    index = (row * width + column).clamp(0, width * height - 1).long()
+    with torch.no_grad():
+        column, row = column[..., None, :] - x0, row[..., :, None] - y0
+        inside = (column >= 0) & (column < width) & (row >= 0) & (row < height)
+        index = (row * width + column).clamp(0, width * height - 1).long()
     canvas = torch.zeros(points.shape[0], height * width, dtype=points.dtype, device=points.device)
     if base is not None:
         canvas = canvas + base.reshape(points.shape[0], -1)
@@ -96,7 +107,7 @@ def read_points(image: Tensor, start: Tensor, thickness: float, blur: float, ste
     """The points (N x 68 x 2) whose landmark image best matches ``image`` (N x 1 x S x S in [-1, 1], drawn with
     lines ``thickness`` wide and softened by a Gaussian of ``blur`` pixels, as ``landmark_images``), found from
     ``start``; only the brows, eyes and lips move."""
-    from gankit_unet_landmark.model import gaussian_blur, soften
+    from gankit_unet_landmark.model import GaussianBlur, soften
 
     size = image.shape[-1]
     scale = size / 64
@@ -109,21 +120,24 @@ def read_points(image: Tensor, start: Tensor, thickness: float, blur: float, ste
     area = (low[0], low[1], high[0], high[1])
     crop = (slice(None), slice(None), slice(low[1], high[1]), slice(low[0], high[0]))
     fixed = draw_lines(start, *segments(False), area, thickness)  # the jaw and nose: drawn once
-    moving_segments = segments(True)
+    # The moving segments join moving points only: drawn from the moving points alone (their places in MOVING).
+    moving_segments = tuple(POSITION_IN_MOVING[ends] for ends in segments(True))
+    # The blurs' banded matrices depend only on the box's size: built once for every step.
+    shape = (high[1] - low[1], high[0] - low[0])
+    soft = GaussianBlur(blur, shape, target) if blur else None
 
     def draw(points: Tensor) -> Tensor:
         lines = draw_lines(points, *moving_segments, area, thickness, base=fixed)
-        return soften(lines, blur) if blur else lines
+        return soften(lines, blur, soft) if blur else lines
 
     offset = torch.zeros_like(moving, requires_grad=True)
     optimizer = torch.optim.Adam([offset], lr=RATE * scale)
     for extra, count in zip((COARSE_BLUR * scale, 0.0), steps, strict=True):
         # The coarse pass compares both images blurred further: a line a few pixels off still overlaps its goal.
-        goal = gaussian_blur(target[crop], extra)[0] if extra else target[crop]
+        coarse = GaussianBlur(extra, shape, target) if extra else None
+        goal = coarse(target[crop]) if extra else target[crop]
         for _ in range(count):
-            points = start.clone()
-            points[:, MOVING] = moving + offset
-            drawn = gaussian_blur(draw(points), extra)[0] if extra else draw(points)
+            drawn = coarse(draw(moving + offset)) if extra else draw(moving + offset)
             bend = offset[:, NEIGHBOURS].mean(2) - offset
             # The image term of a line moved by d pixels grows as d squared at any size (a longer line, a wider
             # ridge): the pulls are per squared pixel of the image itself.

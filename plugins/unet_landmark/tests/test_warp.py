@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from gankit_unet_landmark.model import landmark_images
-from gankit_unet_landmark.reading import read_points
+from gankit_unet_landmark.model import GaussianBlur, landmark_images
+from gankit_unet_landmark.reading import POSITION_IN_MOVING, draw_lines, read_points, segments
 from gankit_unet_landmark.warp import (
     MOVING,
     aligned_source_points,
@@ -134,3 +134,71 @@ def test_points_read_off_a_landmark_image_draw_that_image(size):
         dim=-1).mean()
     unchanged = read_points(landmark_images(start, size, thickness, blur), start, thickness, blur)
     assert (unchanged - start).norm(dim=-1).max() < 0.1 * scale
+
+
+def _draw_lines_over_offset_pairs(points, starts, ends, box, thickness, base=None):
+    """draw_lines as it was first written: every window pixel's (x, y) offset from its segment's start as one
+    N x S x P x 2 tensor, reduced over the pair (the straightforward form the per-coordinate one must equal)."""
+    x0, y0, x1, y1 = box
+    width, height = x1 - x0, y1 - y0
+    a, b = points[:, starts], points[:, ends]
+    reach = thickness / 2 + 0.5
+    with torch.no_grad():
+        corner = (torch.minimum(a, b) - reach).floor()
+        span = int((torch.maximum(a, b) + reach - corner).amax().ceil()) + 1
+    steps = torch.arange(span, device=points.device, dtype=points.dtype)
+    grid = torch.stack(torch.meshgrid(steps, steps, indexing="xy"), -1).reshape(-1, 2)
+    pixel = corner[:, :, None] + grid
+    direction = (b - a)[:, :, None]
+    offset = pixel + 0.5 - a[:, :, None]
+    along = ((offset * direction).sum(-1) / direction.pow(2).sum(-1).clamp_min(1e-9)).clamp(0, 1)
+    distance = (offset - along[..., None] * direction).pow(2).sum(-1).add(1e-12).sqrt()
+    value = (thickness / 2 + 0.5 - distance).clamp(0, 1)
+    column, row = pixel[..., 0] - x0, pixel[..., 1] - y0
+    inside = (column >= 0) & (column < width) & (row >= 0) & (row < height)
+    index = (row * width + column).clamp(0, width * height - 1).long()
+    canvas = torch.zeros(points.shape[0], height * width, dtype=points.dtype, device=points.device)
+    if base is not None:
+        canvas = canvas + base.reshape(points.shape[0], -1)
+    lines = canvas.scatter_reduce(1, index.flatten(1), (value * inside).flatten(1), "amax", include_self=True)
+    return lines.reshape(-1, 1, height, width)
+
+
+@pytest.mark.parametrize(("size", "dtype"), [(64, torch.float32), (256, torch.float64)])
+def test_lines_drawn_per_coordinate_are_the_lines_drawn_over_offset_pairs(size, dtype):
+    """The same line values bit for bit, the same gradients to the points (fp64: to 1e-12), over a box that cuts
+    some segments' windows, with and without a base image, from all 68 points or from the moving ones alone."""
+    _, neutral = faces("neutral")
+    _, surprised = faces("surprise")
+    scale = size / SIZE
+    points = (torch.lerp(neutral, surprised, 0.6) * scale).to(dtype).requires_grad_(True)
+    box = (int(20 * scale), int(14 * scale), int(50 * scale), int(52 * scale))
+    thickness = max(1.0, size / 128)
+    base = _draw_lines_over_offset_pairs(points.detach(), *segments(False), box, thickness)
+    for starts, ends in (segments(True), segments(False)):
+        for under in (None, base):
+            want = _draw_lines_over_offset_pairs(points, starts, ends, box, thickness, under)
+            have = draw_lines(points, starts, ends, box, thickness, under)
+            assert torch.equal(have, want)
+            weights = torch.linspace(-1, 1, want.numel(), dtype=dtype).view_as(want)
+            (want_grad,) = torch.autograd.grad((want * weights).sum(), points)
+            (have_grad,) = torch.autograd.grad((have * weights).sum(), points)
+            assert torch.allclose(have_grad, want_grad, rtol=0, atol=1e-12 if dtype == torch.float64 else 1e-4)
+    starts, ends = segments(True)
+    moving = points.detach()[:, MOVING]
+    assert torch.equal(draw_lines(moving, POSITION_IN_MOVING[starts], POSITION_IN_MOVING[ends], box, thickness),
+                       draw_lines(points.detach(), starts, ends, box, thickness))
+
+
+def test_the_banded_blur_is_a_zero_padded_gaussian_convolution():
+    torch.manual_seed(0)
+    images = torch.rand(2, 1, 30, 41, dtype=torch.float64)
+    for sigma in (1.0, 2.5):
+        blur = GaussianBlur(sigma, (30, 41), images)
+        radius = max(1, int(3 * sigma + 0.5))
+        taps = torch.exp(-torch.arange(-radius, radius + 1, dtype=torch.float64) ** 2 / (2 * sigma**2))
+        taps = taps / taps.sum()
+        rows = torch.nn.functional.conv2d(images, taps.view(1, 1, -1, 1), padding=(radius, 0))
+        both = torch.nn.functional.conv2d(rows, taps.view(1, 1, 1, -1), padding=(0, radius))
+        assert torch.allclose(blur(images), both, rtol=0, atol=1e-14)
+        assert blur.peak == pytest.approx(float(taps[radius]))
