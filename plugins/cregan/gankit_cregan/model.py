@@ -141,7 +141,7 @@ class CREGAN(Model):
                       "OpenCV's mixed Poisson blend",
                       {"steps": 150, "image_size": 64, "batch_size": 8, "g_width": 32, "d_width": 32,
                        "sample_every": 50},
-                      measured="150 it, 3 min 12 s on 2 cores (make run from a clean clone); eyes 30.28 dB vs "
+                      measured="150 it, 2 min 47 s on 2 cores (make run from a clean clone); eyes 30.25 dB vs "
                                "Poisson mixed 29.74 (paste 21.30), mouth 41.93 vs 41.92 (paste 31.43) "
                                "(docs/models/cregan.md)"),
     }
