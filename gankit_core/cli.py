@@ -348,17 +348,23 @@ def resume_command(run_dir: Path, steps: int | None, no_progress: bool) -> None:
 
 def _refuse_a_finished_run(run_dir: Path, steps: int | None) -> None:
     """A resume without --steps trains to the total in the run's config.toml; once the run is there (or past it,
-    after an earlier resume with a larger --steps), say so, rather than name a total the user never gave."""
+    after an earlier resume with a larger --steps), say so, rather than name a total the user never gave. A
+    --steps equal to the step the run is at is refused too: nothing would be trained."""
     from gankit_core import api
     from gankit_core.engine.checkpoint import resolve_latest
 
     total = api.read_run(run_dir).get("train", {}).get("steps")
-    if steps is not None or not isinstance(total, int):
+    if steps is None and not isinstance(total, int):
         return
     reached = _checkpoint_step(resolve_latest(run_dir))
-    if reached is not None and reached >= total:
+    if reached is None:
+        return
+    if steps is None and reached >= total:
         raise GankitError(f"{run_dir} already finished at step {reached}; pass --steps N with N > {reached} to "
                           "train further")
+    if steps == reached:  # else it "trains" nothing and reports success; fewer steps are the trainer's to refuse
+        raise GankitError(f"{run_dir} is already at step {reached}; the step count is the total to train to, so give "
+                          f"more than {reached}")
 
 
 def _checkpoint_step(path: Path) -> int | None:

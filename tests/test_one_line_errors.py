@@ -97,6 +97,8 @@ def test_item11_resume_without_steps_says_the_run_already_finished(dcgan_run, tm
         line = one_error_line(gankit(*command, "--no-progress"), f"{run} already finished at step 2",
                               "pass --steps N with N > 2")
         assert "not 1" not in line  # the total the user never gave
+    one_error_line(gankit("resume", run, "--steps", "2", "--no-progress"),  # the step it is at: nothing to train
+                   f"{run} is already at step 2", "give more than 2")
     assert snapshot(run) == before
 
 
