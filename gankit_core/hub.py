@@ -197,11 +197,10 @@ def export_hub(run: str | Path, output: str | Path | None = None, eval_count: in
         raise GankitError(f"--eval must be 0 (no evaluation) or a number of images, not {eval_count}")
     folder = Path(output) if output is not None else default_folder(run)
     _check_output(folder, force)
-    checkpoint = ckpt.read(run)
-    loaded = api.load_checkpoint(run)
+    loaded = api.load_checkpoint(run)  # one read of the checkpoint: its weights and which were EMA
     model = loaded.model
     networks = tuple(model.inference_networks)
-    weights = {name: "ema" if checkpoint.has_module(name, "ema") else "trained" for name in networks}
+    weights = {name: "ema" if name in loaded.ema_networks else "trained" for name in networks}
     tensors = {f"{name}/{key}": value.detach().cpu().contiguous()
                for name in networks for key, value in loaded.nets[name].state_dict().items()}
     document = _run_document(run)

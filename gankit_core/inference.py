@@ -27,6 +27,7 @@ class LoadedModel:
     path: Path
     device: Any
     stage: str | None = None  # the training stage the checkpoint's last step belonged to (None: a one-stage model)
+    ema_networks: frozenset[str] = frozenset()  # the inference networks loaded with their EMA weights
     _datasets: dict = dataclasses.field(default_factory=dict, repr=False)  # (spec, seed) -> Dataset
 
     def inputs(self, n: int, seed: int = 0, data: str | None = None) -> dict[str, Any]:
@@ -79,12 +80,12 @@ def load_checkpoint(path: str | Path, model: str | None = None, device: str = "c
     instance = get_registry().get("model", checkpoint.model).load()(**checkpoint.meta("config", {}))
     modules = instance.build()
     target = choose_device(device)
+    ema = frozenset(name for name in instance.inference_networks if checkpoint.has_module(name, "ema"))
     for name, module in modules.items():
-        prefix = "ema" if name in instance.inference_networks and checkpoint.has_module(name, "ema") else "net"
-        checkpoint.load_module(name, module, prefix=prefix)
+        checkpoint.load_module(name, module, prefix="ema" if name in ema else "net")
         module.to(target).eval()
     return LoadedModel(instance, Networks(modules), checkpoint.step, checkpoint.path, target,
-                       stage=checkpoint.meta("stage"))
+                       stage=checkpoint.meta("stage"), ema_networks=ema)
 
 
 def load_pretrained(folder: str | Path, model: str | None = None, device: str = "cpu") -> LoadedModel:
