@@ -165,11 +165,10 @@ def check_documented_translation_run(name: str, tmp_path: Path, a2b_ssim: float,
     assert scores["a2b/ssim"] > scores["a2b/cartoon_filter_ssim"] and scores["a2b/psnr"] > scores["a2b/cartoon_filter_psnr"]
     assert scores["b2a/ssim"] > scores["b2a/smooth_noise_ssim"] and scores["b2a/psnr"] > scores["b2a/smooth_noise_psnr"]
     assert scores["a2b/ssim"] > a2b_ssim - 0.03 and scores["b2a/ssim"] > b2a_ssim - 0.03
-    from gankit_core.translation import CLASSICAL
+    from gankit_core.translation import BUILT_IN_STYLES, CLASSICAL
 
-    styles = {"a2b": ("photo", "cartoon"), "b2a": ("cartoon", "photo")}
     for direction in kid_ahead:
-        tool = CLASSICAL[styles[direction]][0]  # eval's name for the direction's classical tool
+        tool = CLASSICAL[BUILT_IN_STYLES[direction]][0]  # eval's name for the direction's classical tool
         assert scores[f"{direction}/kid"] < scores[f"{direction}/{tool}_kid"], (direction, scores)
 
 
@@ -185,15 +184,14 @@ def check_short_cpu_run_beats_classical(name: str, tmp_path: Path, steps: int, s
     from gankit_core.data.synthetic_dataset import translation_twins
     from gankit_core.images import to_uint8, to_unit
     from gankit_core.metrics.image_quality import psnr, ssim
-    from gankit_core.translation import CLASSICAL
+    from gankit_core.translation import BUILT_IN_STYLES, CLASSICAL
 
     model = api.create_model(name, preset="cpu", **{"ema_decay": 0.0, "data": "synthetic-unpaired:n=256", **overrides})
     loaded = api.load_checkpoint(api.train(model, steps=steps, out=tmp_path, progress=False).checkpoint)
-    photos, cartoons = (torch.from_numpy(faces) for faces in translation_twins(1, count, 64, ("photo", "cartoon")))
+    photos, cartoons = (torch.from_numpy(faces) for faces in translation_twins(1, count, 64, BUILT_IN_STYLES["a2b"]))
     scores = {}
-    for direction, source, twin, styles in (("a2b", photos, cartoons, ("photo", "cartoon")),
-                                            ("b2a", cartoons, photos, ("cartoon", "photo"))):
-        classical = CLASSICAL[styles][1]  # the tool gankit eval compares the direction with
+    for direction, source, twin in (("a2b", photos, cartoons), ("b2a", cartoons, photos)):
+        classical = CLASSICAL[BUILT_IN_STYLES[direction]][1]  # the tool gankit eval compares the direction with
         with torch.no_grad():
             translated = to_uint8(loaded.model.translate(loaded.nets, to_unit(source), direction).float())
         for method, images in (("", translated), ("classical_", classical(source))):

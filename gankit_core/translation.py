@@ -211,6 +211,7 @@ def smooth_and_noise(images: Tensor, seed: int = 0) -> Tensor:
 
 CLASSICAL = {("photo", "cartoon"): ("cartoon_filter", cartoon_filter),
              ("cartoon", "photo"): ("smooth_noise", smooth_and_noise)}
+BUILT_IN_STYLES = {"a2b": ("photo", "cartoon"), "b2a": ("cartoon", "photo")}  # each direction's (source, target)
 
 
 def _test_sets(model, count: int, seed: int, data: str | None) -> tuple[Any, ...]:

@@ -25,10 +25,9 @@ from gankit_core.errors import GankitError
 from gankit_core.images import to_uint8, to_unit
 from gankit_core.metrics.fid import kernel_inception_distance
 from gankit_core.metrics.inception import InceptionFeatures
-from gankit_core.translation import CLASSICAL
+from gankit_core.translation import BUILT_IN_STYLES, CLASSICAL
 
 COUNT, SIZE, SETS = 128, 64, range(1, 6)
-STYLES = {"a2b": ("photo", "cartoon"), "b2a": ("cartoon", "photo")}
 
 
 def translated(loaded, images: torch.Tensor, direction: str, base: bool = False) -> torch.Tensor:
@@ -57,13 +56,13 @@ def main() -> None:
     inception = InceptionFeatures()
     scores: dict[tuple[str, str], list[float]] = {}
     for index in SETS:
-        photos, cartoons = (torch.from_numpy(faces) for faces in translation_twins(index, COUNT, SIZE, ("photo", "cartoon")))
+        photos, cartoons = (torch.from_numpy(faces) for faces in translation_twins(index, COUNT, SIZE, BUILT_IN_STYLES["a2b"]))
         references = open_dataset(f"synthetic-unpaired:split=test,n={COUNT}", SIZE, seed=100 + index)
         targets = {"a2b": inception(references.fields["image_b"]), "b2a": inception(references.fields["image"])}
         sources = {"a2b": photos, "b2a": cartoons}
         sets = {}
         for direction, source in sources.items():
-            tool, classical = CLASSICAL[STYLES[direction]]
+            tool, classical = CLASSICAL[BUILT_IN_STYLES[direction]]
             sets[(direction, "identity")] = source
             sets[(direction, tool)] = classical(source, index) if direction == "b2a" else classical(source)
             for number, (name, loaded) in enumerate(runs.items()):
@@ -76,7 +75,7 @@ def main() -> None:
             print(f"set {index} {direction} {method:24s} KID {kid:.4f}", flush=True)
     print()
     for (direction, method), values in scores.items():
-        tool = scores[(direction, CLASSICAL[STYLES[direction]][0])]
+        tool = scores[(direction, CLASSICAL[BUILT_IN_STYLES[direction]][0])]
         differences = [value - reference for value, reference in zip(values, tool, strict=True)]
         print(f"{direction} {method:24s} KID mean {statistics.mean(values):.4f} sd {statistics.stdev(values):.4f}"
               f"   minus the tool: mean {statistics.mean(differences):+.4f} sd {statistics.stdev(differences):.4f},"
