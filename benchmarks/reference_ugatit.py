@@ -2,8 +2,10 @@
 writes it: fp32, eager, NCHW; the discriminator loss back-propagates through un-detached fakes into both
 generators; real and fake go through each discriminator separately; the generator step runs the six generator
 passes again; AdaLIN and LIN are the hand-written ``torch.mean``/``torch.var`` arithmetic; plain Adam with
-weight decay; rho clipped after the generator step. Same networks and weights layout as gankit's ugatit
-(light generator, 4 blocks, global 7 / local 5 layers at width 64), paper 001 Table 2's loss weights."""
+weight decay; rho clipped after the generator step; the CAM as the public code writes it (features times each
+classifier's weight, concatenated, then the 1x1 fusion conv) and spectral norm as torch's parametrization applies it
+(the weight divided by sigma at every read). Same networks and weights layout as gankit's ugatit (light generator,
+4 blocks, global 7 / local 5 layers at width 64), paper 001 Table 2's loss weights."""
 
 from __future__ import annotations
 
@@ -11,7 +13,9 @@ import itertools
 import types
 
 import torch
+import torch.nn.functional as F
 from gankit_adalin.layers import LIN, AdaLIN, clip_rho
+from gankit_adalin.spectral import SpectralNormConv2d
 
 from gankit_core import api
 from gankit_core.data import open_dataset
@@ -37,23 +41,40 @@ def _reference_lin(self, x):
         self.beta.view(1, -1, 1, 1).expand(x.shape[0], -1, -1, -1)
 
 
-def _with_reference_norms(generator):
-    for module in generator.modules():
+def _reference_attend(self, features):
+    """The public code's CAM: the features re-weighted by each classifier's weight, concatenated, fused by the 1x1
+    conv (gankit folds the re-weighting into the conv's weight: ``gankit_adalin.networks.class_activation``)."""
+    gap_weight, gmp_weight = self.gap_fc.weight, self.gmp_fc.weight
+    logits = torch.cat([F.linear(features.mean((2, 3)), gap_weight), F.linear(features.amax((2, 3)), gmp_weight)], 1)
+    weighted = torch.cat([features * gap_weight.view(1, -1, 1, 1), features * gmp_weight.view(1, -1, 1, 1)], 1)
+    return logits, self.fuse(weighted)
+
+
+def _as_public_code(network):
+    """The network computed as the public code computes it: its own AdaLIN/LIN arithmetic, CAM and spectral norm
+    (torch's ``nn.Conv2d.forward`` reading the parametrized weight, where gankit's ``SpectralNormConv2d`` divides
+    the output of the deep layers instead)."""
+    network.attend = types.MethodType(_reference_attend, network)
+    for module in network.modules():
         if isinstance(module, AdaLIN):
             module.forward = types.MethodType(_reference_adalin, module)
         elif isinstance(module, LIN):
             module.forward = types.MethodType(_reference_lin, module)
-    return generator
+        elif isinstance(module, SpectralNormConv2d):
+            module.forward = types.MethodType(torch.nn.Conv2d.forward, module)
+    return network
 
 
 def make_reference_step(batch_size: int, image_size: int = 256, width: int = 64):
     torch.manual_seed(0)
-    gen_a2b, gen_b2a = (_with_reference_norms(api.create_component("generator", "ugatit", image_size=image_size,
-                                                                   width=width, n_blocks=4, light=True))
+    gen_a2b, gen_b2a = (_as_public_code(api.create_component("generator", "ugatit", image_size=image_size,
+                                                             width=width, n_blocks=4, light=True))
                         for _ in range(2))
-    dis_ga, dis_gb = (api.create_component("discriminator", "ugatit", width=width, layers=7, image_size=image_size)
+    dis_ga, dis_gb = (_as_public_code(api.create_component("discriminator", "ugatit", width=width, layers=7,
+                                                           image_size=image_size))
                       for _ in range(2))
-    dis_la, dis_lb = (api.create_component("discriminator", "ugatit", width=width, layers=5, image_size=image_size)
+    dis_la, dis_lb = (_as_public_code(api.create_component("discriminator", "ugatit", width=width, layers=5,
+                                                           image_size=image_size))
                       for _ in range(2))
     g_optim = torch.optim.Adam(itertools.chain(gen_a2b.parameters(), gen_b2a.parameters()), lr=1e-4,
                                betas=(0.5, 0.999), weight_decay=1e-4)

@@ -54,18 +54,37 @@ class AdaLINResidualBlock(nn.Module):
         return x + self.norm2(self.conv2(self.pad(out)), gamma, beta)
 
 
-def class_activation(features: Tensor, gap_fc: nn.Linear, gmp_fc: nn.Linear) -> tuple[Tensor, Tensor]:
-    """The CAM auxiliary classifier: logits from average- and max-pooled features (N x 2), and the features
-    re-weighted channel by channel with the classifiers' own weights (N x 2C x H x W).
+def class_activation(features: Tensor, gap_fc: nn.Linear, gmp_fc: nn.Linear, fuse: nn.Conv2d) -> tuple[Tensor, Tensor]:
+    """The CAM auxiliary classifier: logits from average- and max-pooled features (N x 2), and the 1x1 fusion conv
+    over the features re-weighted channel by channel with the classifiers' own weights (N x C x H x W, before the
+    activation).
 
-    Each weight is read once: under spectral norm every read of ``.weight`` runs a power iteration."""
+    U-GAT-IT writes the second as ``fuse(cat([features * w_gap, features * w_gmp]))``. A 1x1 conv is linear in its
+    input, so the re-weighting folds into its weight: ``conv(features, W[:, :C] w_gap + W[:, C:] w_gmp)``, the same
+    sums without the 2C x H x W re-weighted map, its fp32 copy under autocast (a bf16 map times an fp32 weight), or
+    half of the conv. Each weight is read once: under spectral norm every read of ``.weight`` runs a power
+    iteration."""
     gap_weight, gmp_weight = gap_fc.weight, gmp_fc.weight  # 1 x C each
     logits = torch.cat([F.linear(features.mean((2, 3)), gap_weight), F.linear(features.amax((2, 3)), gmp_weight)], 1)
-    weighted = torch.cat([features * gap_weight.view(1, -1, 1, 1), features * gmp_weight.view(1, -1, 1, 1)], 1)
-    return logits, weighted
+    gap_part, gmp_part = fuse.weight.chunk(2, dim=1)  # C x C x 1 x 1 each: what takes the two re-weighted halves
+    folded = gap_part * gap_weight.view(1, -1, 1, 1) + gmp_part * gmp_weight.view(1, -1, 1, 1)
+    return logits, F.conv2d(features, folded, fuse.bias)
 
 
-class UGATITGenerator(Generator):
+class ClassActivationMap:
+    """For a network with CAM classifiers ``gap_fc`` and ``gmp_fc`` and a fusion conv ``fuse``: one place to call
+    ``class_activation`` from (the benchmarks' reference rebinds it on its instances to U-GAT-IT's literal form)."""
+
+    gap_fc: nn.Linear
+    gmp_fc: nn.Linear
+    fuse: nn.Conv2d
+
+    def attend(self, features: Tensor) -> tuple[Tensor, Tensor]:
+        """(CAM logits, fusion conv output): ``class_activation`` with this network's classifiers and fusion conv."""
+        return class_activation(features, self.gap_fc, self.gmp_fc, self.fuse)
+
+
+class UGATITGenerator(ClassActivationMap, Generator):
     """image (N x C_in x S x S) -> translated image (N x C_out x S x S in [-1, 1]); ``translate_with_attention``
     also gives the CAM logit (N x 2) and the attention heatmap (N x 1 x S/4 x S/4).
 
@@ -138,8 +157,8 @@ class UGATITGenerator(Generator):
     def translate_with_attention(self, image: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """(translated image, CAM logit, heatmap): what the recipe's losses and the sample grid use."""
         features = self.encoder(image)
-        cam_logit, weighted = class_activation(features, self.gap_fc, self.gmp_fc)
-        attended = torch.relu(self.fuse(weighted))
+        cam_logit, fused = self.attend(features)
+        attended = torch.relu(fused)
         heatmap = attended.sum(1, keepdim=True)
         style = attended.mean((2, 3)) if self.light else attended.flatten(1)
         style = self.mlp(style)
@@ -156,7 +175,7 @@ class UGATITGenerator(Generator):
         return (torch.zeros(2, self.in_channels, self.image_size, self.image_size),)
 
 
-class UGATITDiscriminator(Discriminator):
+class UGATITDiscriminator(ClassActivationMap, Discriminator):
     """image (N x C_in x S x S) -> (patch logits N x 1 x h x w, CAM logit N x 2, heatmap N x 1 x h' x w').
 
     ``layers`` 7 is the global discriminator (receptive field 190 px at the CAM, paper 001 section 4.2),
@@ -194,8 +213,8 @@ class UGATITDiscriminator(Discriminator):
 
     def forward(self, image: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         features = self.body(image)
-        cam_logit, weighted = class_activation(features, self.gap_fc, self.gmp_fc)
-        attended = F.leaky_relu(self.fuse(weighted), 0.2)
+        cam_logit, fused = self.attend(features)
+        attended = F.leaky_relu(fused, 0.2)
         heatmap = attended.sum(1, keepdim=True)
         return self.head(attended), cam_logit, heatmap
 

@@ -186,3 +186,32 @@ def test_a_residual_generator_with_identity_start_starts_as_the_identity_and_lea
     assert not torch.equal(generator(image), image)
     with pytest.raises(ConfigError, match="identity_start needs residual"):
         api.create_component("generator", "ugatit", image_size=32, identity_start=True)
+
+
+def literal_class_activation(network, features):
+    """U-GAT-IT's CAM as its public code writes it: re-weighted features, concatenated, then the 1x1 fusion conv."""
+    gap_weight, gmp_weight = network.gap_fc.weight, network.gmp_fc.weight
+    logits = torch.cat([F.linear(features.mean((2, 3)), gap_weight), F.linear(features.amax((2, 3)), gmp_weight)], 1)
+    weighted = torch.cat([features * gap_weight.view(1, -1, 1, 1), features * gmp_weight.view(1, -1, 1, 1)], 1)
+    return logits, network.fuse(weighted)
+
+
+@pytest.mark.parametrize("kind", ["generator", "discriminator"])
+def test_cam_folded_into_the_fusion_conv_is_the_literal_cam(kind):
+    """The fold is the same sums: logits, fused map and the gradients to the features and to every weight involved
+    (the classifiers' spectral-norm originals in the discriminator) match the literal form in fp64."""
+    torch.manual_seed(0)
+    options = {"image_size": 32, "width": 4} | ({"n_blocks": 1} if kind == "generator" else {"layers": 5})
+    network = api.create_component(kind, "ugatit", **options).double().eval()  # eval: spectral norm's u, v stay put
+    channels = network.fuse.out_channels
+    features = torch.randn(2, channels, 5, 6, dtype=torch.float64, requires_grad=True)
+    weights = [features, *network.gap_fc.parameters(), *network.gmp_fc.parameters(), *network.fuse.parameters()]
+    results = []
+    for form in (network.attend, lambda f: literal_class_activation(network, f)):
+        logits, fused = form(features)
+        probe = torch.randn_like(fused, generator=torch.Generator().manual_seed(1))
+        loss = (fused * probe).sum() + (logits * torch.tensor([0.3, -0.7], dtype=torch.float64)).sum()
+        results.append([logits, fused, *torch.autograd.grad(loss, weights)])
+    for folded, literal in zip(*results, strict=True):
+        assert folded.shape == literal.shape
+        torch.testing.assert_close(folded, literal, rtol=1e-12, atol=1e-12)
