@@ -57,18 +57,21 @@ def test_a_network_computes_the_same_with_cast_free_pads(pad, padding, layout, a
 
 
 @pytest.mark.parametrize(
-    ("padding", "layout", "shape"),
-    itertools.product([1, 3, (2, 0, 1, 3), (1, 2, 3, 1)], [NCHW, NHWC], [(2, 16, 9, 11), (16, 8, 9)]),
+    ("padding", "layout", "shape", "dtype"),
+    itertools.product(
+        [1, 3, (2, 0, 1, 3), (1, 2, 3, 1)], [NCHW, NHWC], [(2, 16, 9, 11), (16, 8, 9)], [torch.bfloat16, torch.float32]
+    ),
 )
-def test_the_reflection_gradient_folded_in_bf16_is_the_fp32_fold_rounded_once(padding, layout, shape):
+def test_the_reflection_gradient_folded_by_slices_is_torchs_fold(padding, layout, shape, dtype):
+    """bf16: the fp32 fold rounded once, as autocast's path gives; fp32: torch's own kernel's, bit for bit."""
     # Gradients over many orders of magnitude, so that rounding three times near the corners would show.
     torch.manual_seed(1)
-    image = torch.randn(shape).bfloat16()
+    image = torch.randn(shape).to(dtype)
     image = image.contiguous(memory_format=layout) if image.dim() == 4 else image
     pad = nn.ReflectionPad2d(padding)
     left, right, top, bottom = pad.padding
     padded_shape = (*shape[:-2], shape[-2] + top + bottom, shape[-1] + left + right)
-    arriving = (torch.randn(padded_shape) * torch.exp(3 * torch.randn(padded_shape))).bfloat16()
+    arriving = (torch.randn(padded_shape) * torch.exp(3 * torch.randn(padded_shape))).to(dtype)
     gradients = []
     for network in (nn.Sequential(pad), keep_pads_in_autocast_dtype(nn.Sequential(copy.deepcopy(pad)))):
         x = image.clone().requires_grad_(True)

@@ -51,7 +51,8 @@ class Placement:
 
     def place(self, module: nn.Module) -> nn.Module:
         """``module`` on the device, NHWC where chosen (its instance norms made right there), its pads free of
-        autocast's fp32 casts on a CPU, with rank 0's weights on every rank."""
+        autocast's fp32 casts on a CPU (reflections' gradients folded by slices), with rank 0's weights on every
+        rank."""
         if self.dist.enabled and self.device.type == "cuda":
             module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
         module.to(self.device)
