@@ -1,6 +1,7 @@
-"""Time a plain reference training step and gankit's step for the same model, in one process, and print
-the ratios, and each gankit step's GFLOP/s as a share of the machine's convolution peak at its precision
-(gankit_core.engine.peak: measured once, cached per machine). --profile N then prints the N operators where
+"""Time a plain reference training step and gankit's step for the same model, in one process, in alternating
+rounds (a reference cycle, then one of each gankit step; --steps rounds after --warmup untimed ones), and print
+the ratios of the medians (with each round's ratio), and each gankit step's GFLOP/s as a share of the machine's
+convolution peak at its precision (gankit_core.engine.peak: measured once, cached per machine). --profile N then prints the N operators where
 gankit's step at the first precision spends its time (torch.profiler, one n_critic cycle, self CPU time).
 Usage: python benchmarks/compare.py dcgan|cregan|ugatit|cyclegan|expression [--batch-size 128] [--steps 5]
 [--channels-last auto|on|off] [--profile 15] [--json OUT]"""
@@ -10,13 +11,15 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import statistics
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from gankit_core import api  # noqa: E402
-from gankit_core.engine.bench import benchmark, median_ms  # noqa: E402
+from gankit_core.engine.bench import StepBench  # noqa: E402
 from gankit_core.errors import GankitError  # noqa: E402
 
 # model -> (reference module, model config overrides that match the reference networks, engine settings)
@@ -58,28 +61,53 @@ def main() -> None:
         sys.exit(f"error: {error}")
     import torch
 
-    def show(row: dict) -> None:  # each row as soon as it is measured: a run cut short keeps what it has
+    def show(row: dict) -> None:
         extra = (f"  {row['gflops']:.0f} GFLOP/s = {row['share_of_peak']:.0%} of the {row['precision']} peak "
                  f"({row['peak_gflops']:.0f})" if "gflops" in row else "")
-        print(f"  {row['step']:<50} {row['ms_per_step']:>9.1f} ms/step  {row['ratio']:.2f}x{extra}", flush=True)
+        spread = f"  (rounds {row['round_ratios']})" if "round_ratios" in row else ""
+        print(f"  {row['step']:<50} {row['ms_per_step']:>9.1f} ms/step  {row['ratio']:.2f}x{extra}{spread}", flush=True)
 
     print(f"{args.model}: batch {batch}, {size}px, {torch.get_num_threads()} threads, torch {torch.__version__}",
           flush=True)
     cycle = model.config.n_critic  # time whole cycles, as gankit bench does
-    reference_ms = median_ms(lambda: [reference_step() for _ in range(cycle)], torch.device("cpu"), args.steps,
-                             args.warmup) / cycle
-    rows = [{"step": "reference (fp32, eager, NCHW)", "ms_per_step": round(reference_ms, 1), "ratio": 1.0}]
-    show(rows[0])
-    for precision in args.precisions.split(","):
+    precisions = args.precisions.split(",")
+    benches = []
+    for precision in precisions:
         model = api.create_model(args.model, **overrides, batch_size=batch, image_size=size)
         settings = api.train_settings({"device": "cpu", "precision": precision, "progress": False, **engine_settings})
-        result = benchmark(model, settings, steps=args.steps, warmup=args.warmup)
+        benches.append(StepBench(model, settings))
+
+    def reference_cycle() -> float:
+        start = time.perf_counter()
+        for _ in range(cycle):
+            reference_step()
+        return (time.perf_counter() - start) * 1000
+
+    # Rounds: one cycle of the reference, then one of each gankit step, so that a machine that slows down or
+    # speeds up during the run (this one's did, by up to 1.6x) touches every row alike.
+    for _ in range(args.warmup):
+        reference_cycle()
+        for bench in benches:
+            bench.cycle(timed=False)
+    reference_cycles = []
+    for index in range(args.steps):
+        reference_cycles.append(reference_cycle())
+        times = [bench.cycle() for bench in benches]
+        print(f"  round {index + 1}: reference {reference_cycles[-1] / cycle:.0f} ms/step, gankit "
+              + ", ".join(f"{ms / cycle:.0f}" for ms in times), flush=True)
+    reference_ms = statistics.median(reference_cycles) / cycle
+    rows = [{"step": "reference (fp32, eager, NCHW)", "ms_per_step": round(reference_ms, 1), "ratio": 1.0}]
+    show(rows[0])
+    for precision, bench in zip(precisions, benches, strict=True):
+        result = bench.result()
         layout = "channels-last" if result.channels_last else "NCHW"
+        round_ratios = " ".join(f"{ref / ms:.2f}x" for ref, ms in zip(reference_cycles, bench.cycle_ms, strict=True))
         rows.append({"step": f"gankit --precision {precision} ({result.precision}, {layout})", "ms_per_step": result.ms_per_step,
                      "ratio": round(reference_ms / result.ms_per_step, 2), "gflops": result.gflops,
                      "precision": result.precision, "peak_gflops": result.peak_gflops,
-                     "share_of_peak": result.share_of_peak, "data_ms": result.data_ms})
+                     "share_of_peak": result.share_of_peak, "data_ms": result.data_ms, "round_ratios": round_ratios})
         show(rows[-1])
+    del benches
     if args.json:
         args.json.write_text(json.dumps({"model": args.model, "batch_size": batch, "image_size": size, "rows": rows},
                                         indent=2))

@@ -83,62 +83,84 @@ def count_step_flops(run) -> int:
     return Counter.total
 
 
+class StepBench:
+    """The engine's training step on the loader's batches, timed one n_critic cycle at a time (with the generator
+    trained every k-th step, a median over single steps would report a discriminator-only step), so that a caller
+    can interleave its cycles with another step's (``benchmarks/compare.py``: load that changes during a run then
+    touches every row alike), then summed up by ``result``."""
+
+    def __init__(self, model: Model, settings: TrainSettings) -> None:
+        self.model, self.settings = model, settings
+        self.trainer = Trainer(model, settings, write=False)
+        self.device = self.trainer.placement.device
+        loader, dataset = self.trainer.loader, self.trainer.dataset
+        shuffled = torch.Generator().manual_seed(settings.seed + 3)
+        self.data_fetch_ms = median_ms(
+            lambda: self.trainer.prepare_batch(
+                dataset.take(torch.randperm(len(dataset), generator=shuffled)[: loader.local_batch])),
+            self.device, 5, 1)
+        self.cycle_ms: list[float] = []  # the timed cycles, waits for data taken out
+        self.waits: list[float] = []  # the timed cycles' waits for their batches
+
+    def _step(self) -> float:
+        """One training step on the next batch, as training takes it (read in the background during the last
+        step); returns the wait for the batch, which is kept out of the step time."""
+        start = time.perf_counter()
+        batch = self.trainer.prepare_batch(self.trainer.loader.next())
+        _sync(self.device)
+        waited = (time.perf_counter() - start) * 1000
+        self.trainer.train_on(batch)
+        self.trainer.step += 1  # so n_critic schedules the generator's turns as in training
+        return waited
+
+    def cycle(self, timed: bool = True) -> float:
+        """Run one n_critic cycle; when ``timed``, keep its time (ms, waits for data excluded) and return it."""
+        start = time.perf_counter()
+        waits = [self._step() for _ in range(self.model.config.n_critic)]
+        _sync(self.device)
+        ms = (time.perf_counter() - start) * 1000 - sum(waits)
+        if timed:
+            self.cycle_ms.append(ms)
+            self.waits.extend(waits)
+        return ms
+
+    def result(self, peak: bool = True, remeasure_peak: bool = False) -> BenchResult:
+        """The timed cycles' median per step, with the step's FLOPs (one more step, on a fixed batch) and, with
+        ``peak``, its share of the machine's convolution peak. Closes the loader."""
+        trainer, settings = self.trainer, self.settings
+        ms = statistics.median(self.cycle_ms) / self.model.config.n_critic
+        data_ms = statistics.median(self.waits)
+        batch = trainer.prepare_batch(trainer.loader.next())
+        trainer.loader.close()
+
+        def fixed_step() -> None:
+            trainer.train_on(batch)
+            trainer.step += 1
+
+        flops = count_step_flops(fixed_step) if not settings.compile else count_step_flops_eager(trainer, batch)
+        placement, config = trainer.placement, self.model.config
+        gflops = flops / 1e9 / (ms / 1000)
+        conv = conv_peak(placement.device, placement.precision.mode, remeasure=remeasure_peak) if peak else None
+        return BenchResult(
+            model=self.model.name, device=str(placement.device), precision=placement.precision.mode,
+            compile=settings.compile, channels_last=placement.channels_last, batch_size=config.batch_size,
+            image_size=config.image_size, steps=len(self.cycle_ms), ms_per_step=round(ms, 3),
+            images_per_s=round(config.batch_size / (ms / 1000), 2), data_ms=round(data_ms, 3),
+            data_fetch_ms=round(self.data_fetch_ms, 3), gflop_per_step=round(flops / 1e9, 3),
+            gflops=round(gflops, 2), peak_gflops=conv.gflops if conv else None,
+            share_of_peak=round(conv.share(gflops), 3) if conv else None, peak_machine=conv.machine if conv else None,
+        )
+
+
 def benchmark(model: Model, settings: TrainSettings, steps: int = 10, warmup: int = 3, peak: bool = True,
               remeasure_peak: bool = False) -> BenchResult:
-    """Median time of the engine's training step on the loader's batches, with the data time measured apart, and
-    (``peak``) its GFLOP/s as a share of the machine's convolution peak at the step's precision."""
-    trainer = Trainer(model, settings, write=False)
-    placement = trainer.placement
-    loader, dataset = trainer.loader, trainer.dataset
-    shuffled = torch.Generator().manual_seed(settings.seed + 3)
-    data_fetch_ms = median_ms(
-        lambda: trainer.prepare_batch(dataset.take(torch.randperm(len(dataset), generator=shuffled)[: loader.local_batch])),
-        placement.device, 5, 1)
-    waits: list[float] = []
-
-    def step() -> None:
-        # The next batch, as training takes it: read in the background during the last step. The
-        # wait is timed apart and kept out of the step time.
-        start = time.perf_counter()
-        batch = trainer.prepare_batch(loader.next())
-        _sync(placement.device)
-        waits.append((time.perf_counter() - start) * 1000)
-        trainer.train_on(batch)
-        trainer.step += 1  # so n_critic schedules the generator's turns as in training
-
-    # Time whole n_critic cycles: with the generator trained every k-th step, a median over single
-    # steps would report a discriminator-only step.
-    cycle = model.config.n_critic
-    cycle_ms = []
+    """Median time of the engine's training step on the loader's batches over ``steps`` n_critic cycles after
+    ``warmup`` untimed ones, with the data time measured apart, and (``peak``) its GFLOP/s as a share of the
+    machine's convolution peak at the step's precision."""
+    bench = StepBench(model, settings)
     for index in range(warmup + steps):
-        start, waited = time.perf_counter(), len(waits)
-        for _ in range(cycle):
-            step()
-        _sync(placement.device)
-        if index >= warmup:
-            cycle_ms.append((time.perf_counter() - start) * 1000 - sum(waits[waited:]))
-    ms = statistics.median(cycle_ms) / cycle
-    data_ms = statistics.median(waits[warmup * cycle :])
-    batch = trainer.prepare_batch(loader.next())
-    loader.close()
-
-    def fixed_step() -> None:
-        trainer.train_on(batch)
-        trainer.step += 1
-
-    flops = count_step_flops(fixed_step) if not settings.compile else count_step_flops_eager(trainer, batch)
-    size = model.config.batch_size
-    gflops = flops / 1e9 / (ms / 1000)
-    conv = conv_peak(placement.device, placement.precision.mode, remeasure=remeasure_peak) if peak else None
-    return BenchResult(
-        model=model.name, device=str(placement.device), precision=placement.precision.mode, compile=settings.compile,
-        channels_last=placement.channels_last, batch_size=size, image_size=model.config.image_size, steps=steps,
-        ms_per_step=round(ms, 3), images_per_s=round(size / (ms / 1000), 2), data_ms=round(data_ms, 3),
-        data_fetch_ms=round(data_fetch_ms, 3),
-        gflop_per_step=round(flops / 1e9, 3), gflops=round(gflops, 2),
-        peak_gflops=conv.gflops if conv else None, share_of_peak=round(conv.share(gflops), 3) if conv else None,
-        peak_machine=conv.machine if conv else None,
-    )
+        bench.cycle(timed=index >= warmup)
+    return bench.result(peak, remeasure_peak)
 
 
 def count_step_flops_eager(trainer: Trainer, batch) -> int:
