@@ -13,6 +13,10 @@ most of the weights on small maps: at 256 px the global one's 1024 -> 2048 conv 
 The power iteration, sigma's formula, the buffers and the checkpoint keys are torch's own (the parametrization is
 torch's; this class only changes how ``forward`` applies sigma), so a checkpoint written with a plain
 ``spectral_norm(nn.Conv2d(...))`` loads unchanged, and reading ``.weight`` still gives W / sigma.
+
+On a CPU the output-divided convs of 4M weights or more (at 256 px and width 64 the global discriminator's 512 ->
+1024 and 1024 -> 2048 convs) compute as an unfold and one matrix product (``gankit_core.matmul_conv``), which
+oneDNN's kernels ran 1.6-1.7x slower on their 8 x 8 and 7 x 7 maps.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
+
+from gankit_core.matmul_conv import computes_faster_as_matmul, conv2d_as_matmul
 
 
 class SpectralNormConv2d(nn.Conv2d):
@@ -44,6 +50,8 @@ class SpectralNormConv2d(nn.Conv2d):
         v = normalise._v.clone(memory_format=torch.contiguous_format)
         sigma = torch.vdot(u, torch.mv(weight_matrix, v))
         bias = None if self.bias is None else self.bias * sigma
+        if computes_faster_as_matmul(x, weight, self.padding_mode):  # the deep layers' big convs, on a CPU
+            return conv2d_as_matmul(x, weight, bias, self.stride, self.padding, self.dilation) / sigma
         return self._conv_forward(x, weight, bias) / sigma
 
     def _output_numel(self, x: Tensor) -> int:

@@ -11,7 +11,16 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 from torch.profiler import profile
 
-from gankit_core import api
+from gankit_core import api, matmul_conv
+
+
+@pytest.fixture(params=[False, True], ids=["conv", "matmul"])
+def big_convs_as_matmul(request, monkeypatch):
+    """Both forms of the output-divided conv: oneDNN's conv, and (the threshold lowered to every weight) the unfold and
+    matrix product a CPU takes for the deep layers of a full-size discriminator."""
+    if request.param:
+        monkeypatch.setattr(matmul_conv, "MATMUL_WEIGHTS", 0)
+    return request.param
 
 
 def torch_spectral_norm_conv(*args, **kwargs) -> nn.Conv2d:
@@ -34,7 +43,7 @@ def gradients(layer: nn.Module, x: torch.Tensor, grad: torch.Tensor) -> tuple[to
 @pytest.mark.parametrize(
     ("channels", "size", "bias"), [((64, 128), 6, True), ((32, 1), 5, False), ((3, 8), 32, True)]
 )
-def test_matches_torch_spectral_norm_values_gradients_and_power_iteration(channels, size, bias):
+def test_matches_torch_spectral_norm_values_gradients_and_power_iteration(channels, size, bias, big_convs_as_matmul):
     """Deep layers (the output divided) and a first layer (the weight divided, as torch does), in training mode:
     three steps of outputs and gradients to x, W and b, and the same u and v after each power iteration."""
     torch.manual_seed(0)
@@ -72,7 +81,7 @@ def test_a_deep_layer_divides_its_output_not_its_weight():
     assert any(weight_shape in event.input_shapes for event in profiler.events() if event.name == "aten::div")
 
 
-def test_the_discriminator_keeps_its_checkpoint_keys_outputs_and_gradients(monkeypatch):
+def test_the_discriminator_keeps_its_checkpoint_keys_outputs_and_gradients(monkeypatch, big_convs_as_matmul):
     """A U-GAT-IT discriminator built as before (torch's spectral norm on plain convs) and now: the same state_dict
     keys, so checkpoints load either way, and the same logits, CAM logits and weight gradients from it."""
     torch.manual_seed(0)

@@ -7,48 +7,31 @@ scores, averaged to one score per image (a WGAN critic: no sigmoid). Instance no
 layer whose output is 1x1 (64 px input), where it would zero the features.
 
 On a CPU the convs with 4M weights or more (the last two of each branch at width 64) compute as an unfold and one
-matrix product (``MatmulConv2d``): the same sums, which oneDNN's bf16 convolution kernels ran 1.4-3.3x slower at
-these shapes (docs/speed.md). Parameters and checkpoint keys are a plain ``nn.Conv2d``'s.
+matrix product (``MatmulConv2d``, ``gankit_core.matmul_conv``): the same sums, which oneDNN's bf16 convolution
+kernels ran 1.4-3.3x slower at these shapes (docs/speed.md). Parameters and checkpoint keys are a plain
+``nn.Conv2d``'s.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gankit_core.errors import ConfigError
 from gankit_core.interfaces import Discriminator
+from gankit_core.matmul_conv import computes_faster_as_matmul, conv2d_as_matmul
 
 WIDTHS = (1, 2, 4, 8, 16, 16)  # x width: Table II's 64 ... 1024, 1024
-# From this many weights a conv runs as a matrix product on a CPU: measured on a 2-core AVX512-BF16 CPU, bf16,
-# forward and backward, every shape of 4.2M weights or more (512 -> 512 up to 1024 -> 1024, 2 x 2 to 16 x 16 maps)
-# ran 1.4-3.3x faster so, while 2.1M (256 -> 512) ran as fast or slower (docs/speed.md).
-MATMUL_WEIGHTS = 4 * 2**20
-
-
-def conv_as_matmul(image: Tensor, conv: nn.Conv2d) -> Tensor:
-    """``conv(image)`` computed as an unfold (every output position's receptive field, padding included, as one
-    column) and one matrix product with the flattened weight: the same products and sums, in another order.
-    Twice differentiable, as the gradient penalty needs."""
-    n, _, height, width = image.shape
-    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = conv.kernel_size, conv.stride, conv.padding, conv.dilation
-    out_h, out_w = (height + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (width + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-    columns = F.unfold(image, conv.kernel_size, conv.dilation, conv.padding, conv.stride)  # N x (C kh kw) x L
-    # One (N L) x (C kh kw) matrix: a batched product would copy the weight once per image.
-    rows = columns.transpose(1, 2).reshape(n * out_h * out_w, -1)
-    out = F.linear(rows, conv.weight.flatten(1), conv.bias)  # (N L) x O
-    return out.reshape(n, out_h * out_w, -1).transpose(1, 2).reshape(n, -1, out_h, out_w)
 
 
 class MatmulConv2d(nn.Conv2d):
-    """``nn.Conv2d`` (same parameters and keys) that computes as ``conv_as_matmul`` on a CPU when it holds
+    """``nn.Conv2d`` (same parameters and keys) that computes as ``conv2d_as_matmul`` on a CPU when it holds
     ``MATMUL_WEIGHTS`` weights or more, where oneDNN's kernels are slower; elsewhere as ``nn.Conv2d``."""
 
     def forward(self, image: Tensor) -> Tensor:
-        if image.device.type != "cpu" or self.weight.numel() < MATMUL_WEIGHTS or self.padding_mode != "zeros":
+        if not computes_faster_as_matmul(image, self.weight, self.padding_mode):
             return super().forward(image)
-        return conv_as_matmul(image, self)
+        return conv2d_as_matmul(image, self.weight, self.bias, self.stride, self.padding, self.dilation)
 
 
 def branch(width: int, image_size: int, slope: float, channels: int = 3) -> nn.Sequential:

@@ -6,11 +6,12 @@ import sys
 
 import pytest
 import torch
-from gankit_globallocal.discriminator import MATMUL_WEIGHTS, MatmulConv2d, conv_as_matmul
+from gankit_globallocal.discriminator import MatmulConv2d
 from gankit_globallocal.mask import box_distance, local_mask
 from torch import nn
 
 from gankit_core import api
+from gankit_core.matmul_conv import MATMUL_WEIGHTS, conv2d_as_matmul
 
 
 def test_mask_values_at_and_around_a_box():
@@ -68,6 +69,10 @@ def test_works_with_another_generator():
     assert critic(images, local_mask(torch.tensor([[0, 0, 32, 32]] * 2), 64)).shape == (2,)
 
 
+def as_matmul(image: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    return conv2d_as_matmul(image, conv.weight, conv.bias, conv.stride, conv.padding, conv.dilation)
+
+
 def _penalised(network, parameters, image: torch.Tensor, *args: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """The output, and the gradients to the input and to every parameter of output + a WGAN-GP-style penalty on
     the output's input gradient (a double backward, as the critic's training step takes)."""
@@ -84,7 +89,7 @@ def test_a_conv_as_unfold_and_matmul_is_the_conv_with_its_gradients_and_double_b
     conv = nn.Conv2d(channels, 2 * channels, 4, 2, 1, bias=bias).double()
     image = torch.randn(3, channels, size, size, dtype=torch.float64, requires_grad=True)
     expected = _penalised(conv, list(conv.parameters()), image)
-    got = _penalised(lambda x: conv_as_matmul(x, conv), list(conv.parameters()), image)
+    got = _penalised(lambda x: as_matmul(x, conv), list(conv.parameters()), image)
     for want, have in zip(expected, got, strict=True):
         assert torch.allclose(have, want, rtol=1e-12, atol=1e-12)
 
@@ -138,7 +143,7 @@ def test_a_conv_as_matmul_never_copies_its_weight_per_image():
         image = torch.randn(8, 256, 4, 4, requires_grad=True)
         with profile(activities=[ProfilerActivity.CPU]) as profiler:
             with torch.autocast("cpu", dtype=torch.bfloat16):
-                out = conv_as_matmul(image, conv)
+                out = as_matmul(image, conv)
             out.float().sum().backward()
         names = {event.key for event in profiler.key_averages()}
         assert "aten::mm" in names or "aten::addmm" in names
