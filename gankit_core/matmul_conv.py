@@ -4,9 +4,9 @@ kernels are slow.
 Measured on a 2-core AVX512-BF16 CPU (bf16 and fp32, forward and backward; docs/speed.md): every conv of 4.2M
 weights or more on 2 x 2 to 16 x 16 maps ran 1.4-3.3x faster as a matrix product (CREGAN's critic: 512 -> 512 up
 to 1024 -> 1024 channels, batch 8-32; U-GAT-IT's global discriminator: its 1024 -> 2048 4x4 conv on 7 x 7 maps
-took 52 ms against 87 at batch 2, its 512 -> 1024 conv 17 against 27), while 2.1M weights (256 -> 512) ran as fast
-or slower (71 ms against 37 on 31 x 31 maps). The matrix product reads the same weights; oneDNN's kernels at these
-shapes, not the reading of the weights, were what held those layers back.
+took 50 ms against 72 at batch 2, its 512 -> 1024 conv 18 against 26), while 2.1M weights (256 -> 512) ran as fast
+or slower (76 ms against 37 on 31 x 31 maps; ``python benchmarks/kernels.py matmul``). The matrix product reads the
+same weights; oneDNN's kernels at these shapes, not the reading of the weights, were what held those layers back.
 """
 
 from __future__ import annotations

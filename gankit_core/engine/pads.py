@@ -13,8 +13,9 @@ round the same either way) with its corners, where four terms meet, folded again
 edge pixels take more terms, is folded in fp32. Either way the input gradient is bit for bit autocast's.
 
 A reflection's gradient is folded as slices of the padded gradient (its middle copied, each mirrored row and
-column added), at any precision on a CPU: torch's kernel walks the padded map element by element and took 2-5x as
-long on the generators' maps, 5 % of U-GAT-IT's bf16 step at 256 px. In fp32 the result is torch's bit for bit.
+column added), at any precision on a CPU: torch's kernel walks the padded map element by element and took 2-4x as
+long on the generators' maps (``benchmarks/kernels.py pads``), 5 % of U-GAT-IT's bf16 step at 256 px. In fp32 the
+result is torch's bit for bit.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def _fold_reflection_in_dtype(gradient: Tensor, like: Tensor, padding: tuple[int
 
     The middle and the edges are folded as slices: a copy of the middle, then one addition per mirrored row and
     column. torch's CPU kernel (``reflection_pad2d_backward``) walks the padded map element by element and took
-    2-5x as long on the generators' maps (docs/speed.md)."""
+    2-4x as long on the generators' maps (docs/speed.md)."""
     left, right, top, bottom = padding
     padded_height, padded_width = gradient.shape[-2], gradient.shape[-1]
     last_row, last_column = padded_height - bottom - 1, padded_width - right - 1  # the input's last, padded

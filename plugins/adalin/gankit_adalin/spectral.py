@@ -16,7 +16,7 @@ torch's; this class only changes how ``forward`` applies sigma), so a checkpoint
 
 On a CPU the output-divided convs of 4M weights or more (at 256 px and width 64 the global discriminator's 512 ->
 1024 and 1024 -> 2048 convs) compute as an unfold and one matrix product (``gankit_core.matmul_conv``), which
-oneDNN's kernels ran 1.6-1.7x slower on their 8 x 8 and 7 x 7 maps.
+oneDNN's kernels ran 1.4-1.7x slower on their 8 x 8 and 7 x 7 maps (``benchmarks/kernels.py matmul``).
 """
 
 from __future__ import annotations
