@@ -1,8 +1,9 @@
-"""Time a plain reference training step and gankit's step for the same model, in one process, in alternating
-rounds (a reference cycle, then one of each gankit step; --steps rounds after --warmup untimed ones), and print
-the ratios of the medians (with each round's ratio), and each gankit step's GFLOP/s as a share of the machine's
-convolution peak at its precision (gankit_core.engine.peak: measured once, cached per machine). --profile N then prints the N operators where
-gankit's step at the first precision spends its time (torch.profiler, one n_critic cycle, self CPU time).
+"""Time a plain reference training step (in a process of its own, with the C library's defaults) and gankit's
+step for the same model, in alternating rounds (a reference cycle, then one of each gankit step; --steps rounds
+after --warmup untimed ones), and print the ratios of the medians (with each round's ratio), and each gankit step's
+GFLOP/s as a share of the machine's convolution peak at its precision (gankit_core.engine.peak: measured once,
+cached per machine). --profile N then prints the N operators where gankit's step at the first precision spends its
+time (torch.profiler, one n_critic cycle after two untimed ones, self CPU time).
 Usage: python benchmarks/compare.py dcgan|cregan|ugatit|cyclegan|expression [--batch-size 128] [--steps 5]
 [--channels-last auto|on|off] [--profile 15] [--json OUT]"""
 
