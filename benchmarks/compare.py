@@ -4,14 +4,15 @@ after --warmup untimed ones), and print the ratios of the medians (with each rou
 GFLOP/s as a share of the machine's convolution peak at its precision (gankit_core.engine.peak: measured once,
 cached per machine). --profile N then prints the N operators where gankit's step at the first precision spends its
 time (torch.profiler, one n_critic cycle after two untimed ones, self CPU time).
-Usage: python benchmarks/compare.py dcgan|cregan|ugatit|cyclegan|expression [--batch-size 128] [--steps 5]
-[--channels-last auto|on|off] [--profile 15] [--json OUT]"""
+Usage: python benchmarks/compare.py dcgan|cregan|ugatit|cyclegan|expression [--batch-size 128] [--image-size 64]
+[--steps 5] [--warmup 2] [--precisions auto,fp32] [--channels-last auto|on|off] [--profile 15] [--json OUT]"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
 import json
+import signal
 import statistics
 import sys
 import time
@@ -21,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from gankit_core import api  # noqa: E402
 from gankit_core.engine.bench import StepBench  # noqa: E402
+from gankit_core.engine.precision import PRECISIONS  # noqa: E402
 from gankit_core.errors import GankitError  # noqa: E402
 
 # model -> (reference module, model config overrides that match the reference networks, engine settings)
@@ -51,14 +53,33 @@ def main() -> None:
                         help="Print the N operators taking most of gankit's step at the first precision.")
     parser.add_argument("--json", type=Path, help="Also write the figures to this file.")
     args = parser.parse_args()
+    try:
+        compare(args)
+    except KeyboardInterrupt:  # the reference's process ignores Ctrl-C and ends with this one (daemon)
+        sys.exit("interrupted: nothing was written")
 
+
+def compare(args: argparse.Namespace) -> None:
     module_name, overrides, engine_settings = REFERENCES[args.model]
     engine_settings = {**engine_settings, "channels_last": args.channels_last}
-    try:  # a size or batch the model or its reference cannot take is one line, as in the gankit commands
+    precisions = args.precisions.split(",")
+    # Every bad value is one line before anything runs, as in the gankit commands.
+    if args.steps < 1 or args.warmup < 0:
+        sys.exit(f"error: --steps must be 1 or more and --warmup 0 or more, not {args.steps} and {args.warmup}")
+    if args.json and not args.json.parent.is_dir():
+        sys.exit(f"error: --json {args.json}: no folder {args.json.parent} to write it in")
+    unknown = [precision for precision in precisions if precision not in PRECISIONS]
+    if unknown:
+        sys.exit(f"error: --precisions: unknown precision {unknown[0]!r}; use {', '.join(PRECISIONS)}")
+    if "fp16" in precisions:
+        sys.exit("error: --precisions fp16: this benchmark runs on the CPU, which has no fast fp16 convolutions; "
+                 "compare auto, bf16 or fp32")
+    try:
         model = api.create_model(args.model, **overrides)
-        batch = args.batch_size or model.config.batch_size
-        size = args.image_size or model.config.image_size
+        batch = model.config.batch_size if args.batch_size is None else args.batch_size
+        size = model.config.image_size if args.image_size is None else args.image_size
         api.create_model(args.model, **overrides, batch_size=batch, image_size=size)
+        api.train_settings({"device": "cpu", **engine_settings})
     except GankitError as error:
         sys.exit(f"error: {error}")
     import torch
@@ -74,7 +95,6 @@ def main() -> None:
 
     print(f"{args.model}: batch {batch}, {size}px, {torch.get_num_threads()} threads, torch {torch.__version__}",
           flush=True)
-    precisions = args.precisions.split(",")
     benches = []
     for precision in precisions:
         model = api.create_model(args.model, **overrides, batch_size=batch, image_size=size)
@@ -148,6 +168,7 @@ class ReferenceProcess:
 
 
 def _serve_reference(connection, module_name: str, batch: int, size: int, cycle: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to report; this process ends with it
     sys.path.insert(0, str(Path(__file__).parent))
     try:
         step = importlib.import_module(module_name).make_reference_step(batch, size)
@@ -155,11 +176,14 @@ def _serve_reference(connection, module_name: str, batch: int, size: int, cycle:
         connection.send(str(error))
         return
     connection.send("ready")
-    while connection.recv() == "cycle":
-        start = time.perf_counter()
-        for _ in range(cycle):
-            step()
-        connection.send((time.perf_counter() - start) * 1000)
+    try:
+        while connection.recv() == "cycle":
+            start = time.perf_counter()
+            for _ in range(cycle):
+                step()
+            connection.send((time.perf_counter() - start) * 1000)
+    except (EOFError, ConnectionError):  # the parent is gone: nothing to report to
+        return
 
 
 # What each operator's self CPU time is spent on, for the grouped profile: the first group whose words appear in

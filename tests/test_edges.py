@@ -163,6 +163,12 @@ def test_compare_takes_dcgan_at_32_px_and_refuses_48_in_one_line():
     refused = subprocess.run([*compare, "--image-size", "48"], capture_output=True, text=True)
     assert refused.returncode == 1 and "Traceback" not in refused.stderr
     assert refused.stderr.strip().splitlines() == [refused.stderr.strip()] and "48" in refused.stderr
+    # Bad values are one line before anything is timed (a size of 0 is not "the default").
+    for bad, named in ((["--steps", "0"], "--steps"), (["--image-size", "0"], "image_size"),
+                       (["--precisions", "fp32,bogus"], "bogus"), (["--json", "/no/such/folder/out.json"], "--json")):
+        refused = subprocess.run([*compare, "--image-size", "32", *bad], capture_output=True, text=True)
+        assert refused.returncode == 1 and "Traceback" not in refused.stderr and "ms/step" not in refused.stdout, bad
+        assert refused.stderr.strip().splitlines() == [refused.stderr.strip()] and named in refused.stderr, bad
 
 
 FIXED_SIZE_PLUGIN = """
