@@ -242,8 +242,6 @@ def profile_step(model, settings, rows: int) -> str:
     the engine's step, after two untimed cycles, and the same time grouped by what the operators do. Two: the
     second cycle still grows the heap (U-GAT-IT's faulted in 480 MB of fresh pages at 256 px, which the profile
     charged to whichever operators touched them first); from the third on a cycle faults in none."""
-    import time
-
     from torch.profiler import ProfilerActivity, profile
 
     from gankit_core.engine.trainer import Trainer
