@@ -7,10 +7,13 @@ replaced, on the shapes the 256 px generators and discriminators run them at:
               passes gankit_adalin.layers now makes, with each one's relative variance error against fp64
   matmul      U-GAT-IT's big spectral-norm discriminator convs, bf16 autocast, forward and backward: oneDNN's conv
               against the unfold and matrix product (gankit_core/matmul_conv.py)
+  last-conv   CycleGAN's last conv (64 -> 3 channels, 7x7, 256 px, batch 2, fp32), forward and backward, in the
+              forms tried for it and not kept: oneDNN's (NCHW, what gankit runs), channels-last inside the layer,
+              the output channels padded to 16, a 1x1 conv to 3 x 49 channels and the 49 shifted maps summed
 
 Median of 6 calls after 2 untimed ones, in one process, with the engine's allocator settings (keep_freed_memory)
 so that no row pays page faults the others do not. Run it through the machine's lock, nothing else running.
-Usage: python benchmarks/kernels.py [pads|statistics|matmul ...]"""
+Usage: python benchmarks/kernels.py [pads|statistics|matmul|last-conv ...]"""
 
 from __future__ import annotations
 
@@ -102,12 +105,76 @@ def matmul() -> None:
               f"{times[0]:6.1f}  {times[1]:6.1f}", flush=True)
 
 
-KERNELS = {"pads": pads, "statistics": layer_statistics, "matmul": matmul}
+class ShiftedSum(torch.autograd.Function):
+    """y[o] = sum over the k x k taps (a, b) of z[(a, b, o)] shifted by (a, b): the second half of a k x k conv
+    written as a 1x1 conv to k k O channels; its backward writes the gradient into each tap's window."""
+
+    @staticmethod
+    def forward(ctx, taps: torch.Tensor, kernel: int, height: int, width: int) -> torch.Tensor:
+        ctx.kernel, ctx.shape = kernel, taps.shape
+        per_tap = taps.view(taps.shape[0], kernel, kernel, -1, *taps.shape[2:])
+        out = per_tap[:, 0, 0, :, :height, :width].clone()
+        for a in range(kernel):
+            for b in range(kernel):
+                if a or b:
+                    out += per_tap[:, a, b, :, a : a + height, b : b + width]
+        return out
+
+    @staticmethod
+    def backward(ctx, gradient: torch.Tensor):
+        kernel, (height, width) = ctx.kernel, gradient.shape[-2:]
+        taps = gradient.new_zeros(ctx.shape).view(ctx.shape[0], kernel, kernel, -1, *ctx.shape[2:])
+        for a in range(kernel):
+            for b in range(kernel):
+                taps[:, a, b, :, a : a + height, b : b + width] = gradient
+        return taps.view(ctx.shape), None, None, None
+
+
+def last_conv_forms(conv: nn.Conv2d) -> dict:
+    """The forms of ``conv`` (O x C x k x k, no padding) timed by ``last_conv``, each image -> output."""
+    out_channels, kernel = conv.out_channels, conv.kernel_size[0]
+    channels_last = nn.Conv2d(conv.in_channels, out_channels, kernel, bias=False).to(memory_format=torch.channels_last)
+    channels_last.load_state_dict(conv.state_dict())
+    padded = torch.cat([conv.weight.detach(), conv.weight.new_zeros(16 - out_channels, *conv.weight.shape[1:])])
+    padded.requires_grad_(True)
+    per_tap = conv.weight.detach().permute(2, 3, 0, 1).reshape(-1, conv.in_channels, 1, 1).clone().requires_grad_(True)
+
+    def shifted(image: torch.Tensor) -> torch.Tensor:
+        size = image.shape[-1] - kernel + 1
+        return ShiftedSum.apply(torch.nn.functional.conv2d(image, per_tap), kernel, size, size)
+
+    return {
+        "oneDNN, NCHW": conv,
+        "channels-last inside": lambda x: channels_last(x.contiguous(memory_format=torch.channels_last)).contiguous(),
+        "output padded to 16": lambda x: torch.nn.functional.conv2d(x, padded)[:, :out_channels],
+        "1x1 conv + shifted sums": shifted,
+    }
+
+
+def last_conv() -> None:
+    print("CycleGAN's last conv, 64 -> 3, 7x7 on 2 x 64 x 262 x 262 (256 px out), fp32, forward and backward, in ms "
+          "(largest difference from oneDNN's output)")
+    conv = nn.Conv2d(64, 3, 7, bias=False)
+    image = torch.randn(2, 64, 262, 262, requires_grad=True)
+    gradient = torch.randn(2, 3, 256, 256)
+    with torch.no_grad():
+        expected = conv(image)
+    for name, form in last_conv_forms(conv).items():
+        with torch.no_grad():
+            error = float((form(image) - expected).abs().max())
+        print(f"  {name:26} {median_ms(forward_backward, form, image, gradient):7.1f}  ({error:.0e})", flush=True)
+
+
+def forward_backward(form, image: torch.Tensor, gradient: torch.Tensor) -> None:
+    form(image).backward(gradient)
+
+
+KERNELS = {"pads": pads, "statistics": layer_statistics, "matmul": matmul, "last-conv": last_conv}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("kernels", nargs="*", metavar="KERNEL", help="pads, statistics, matmul (default: all)")
+    parser.add_argument("kernels", nargs="*", metavar="KERNEL", help="pads, statistics, matmul, last-conv (default: all)")
     args = parser.parse_args()
     unknown = [name for name in args.kernels if name not in KERNELS]
     if unknown:
