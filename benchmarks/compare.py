@@ -240,7 +240,7 @@ def grouped_profile(events, step_ms: float) -> str:
 def profile_step(model, settings, rows: int) -> str:
     """torch.profiler's table of the ``rows`` operators with the most self CPU time over one n_critic cycle of
     the engine's step, after two untimed cycles, and the same time grouped by what the operators do. Two: the
-    second cycle still grows the heap (U-GAT-IT's faulted in 480 MB of fresh pages at 256 px, which the profile
+    second cycle still grows the heap (U-GAT-IT's faults in fresh pages at 256 px, which the profile
     charged to whichever operators touched them first); from the third on a cycle faults in none."""
     from torch.profiler import ProfilerActivity, profile
 
